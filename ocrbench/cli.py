@@ -1,0 +1,45 @@
+"""The ``ocrbench`` command line: thin subcommands over the library; no logic of its own.
+
+Each subcommand lives in ``ocrbench/commands/<name>.py`` with ``register(subparsers)``; its handler returns a
+dict, printed as one JSON object with ``--json`` or as readable text otherwise. User mistakes
+(:class:`~ocrbench.errors.UserError`) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .commands import COMMANDS
+from .errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocrbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except UserError as e:
+        print(f"ocrbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ocrbench: interrupted; finished results are kept, rerun to resume", file=sys.stderr)
+        return 130
+    if getattr(args, "json", False):
+        print(json.dumps(result, default=str))
+    elif isinstance(result, dict) and result.get("text"):
+        print(result["text"])
+    return 0 if not (isinstance(result, dict) and result.get("failed")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

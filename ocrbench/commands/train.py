@@ -1,0 +1,53 @@
+"""ocrbench train: train one model with the shared recipe, evaluate it, append its record."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..config import ModelEntry
+from ..suite import run_dir, run_model
+from .common import add_json, add_overrides, suite_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train and evaluate one model (appends to results/runs.jsonl)")
+    p.add_argument("--model", required=True, help="registered model name (see `ocrbench list models`)")
+    p.add_argument("--dataset", help="dataset name, or kind:PATH (default: the config's, synth-lines)")
+    p.add_argument("--config", help="suite YAML whose data and train sections to use (default: code defaults)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--max-minutes", type=float, help="wall-clock training budget; the schedule is fitted to it")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"])
+    p.add_argument("--grad-checkpointing", action="store_true", default=None)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--decoder", action="append", help="decoder(s) to evaluate with (default: greedy)")
+    p.add_argument("--out", help="folder for checkpoints (default: runs/)")
+    p.add_argument("--results", help="folder of runs.jsonl and leaderboards (default: results/)")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overrides(p)
+    add_json(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> dict:
+    extra = {"data.name": args.dataset, "train.steps": args.steps, "train.max_minutes": args.max_minutes,
+             "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device,
+             "train.precision": args.precision, "train.seed": args.seed,
+             "train.grad_checkpointing": args.grad_checkpointing, "runs_dir": args.out, "results_dir": args.results}
+    cfg = suite_from_args(args.config, args.overrides, extra)
+    entry = ModelEntry(args.model, decoders=tuple(args.decoder or ("greedy",)))
+    cfg = replace(cfg, name="train", models=(entry,))
+    outcome = run_model(entry, cfg, resume=not args.no_resume, progress=not args.quiet)
+    records = [{k: v for k, v in r.items() if k not in ("traceback",)} for r in outcome.records]
+    text = [f"{args.model}: {outcome.status}  checkpoint dir: {run_dir(entry, cfg)}"]
+    for r in records:
+        if r["status"] == "ok":
+            text.append(f"  {r['decoder']:<8} CER {r['cer']:.4f}  WER {r['wer']:.4f}  "
+                        f"({r['steps']} steps, {r['train_seconds']:.0f}s, {r['train_lines_per_s']:.1f} lines/s)")
+        else:
+            text.append(f"  error: {r['error']}")
+    return {"status": outcome.status, "records": records, "text": "\n".join(text),
+            "failed": outcome.status == "failed"}

@@ -1,0 +1,180 @@
+"""Typed configuration: code defaults → YAML file → CLI overrides → frozen dataclasses.
+
+Every default lives here once. Unknown or mistyped fields are errors that name the field and list the
+valid ones. The resolved configuration is saved beside results and hashed into every record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data.registry import DataConfig
+from .errors import UserError
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
+class ConfigError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The fixed, shared training recipe: every model of a suite gets the same one."""
+
+    steps: int = 3000  # optimizer steps; with max_minutes, the smaller of the two budgets applies
+    max_minutes: float | None = None  # wall-clock budget for training (the schedule is fitted to it)
+    batch_size: int = 16
+    lr: float = 1e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-2
+    pct_start: float = 0.15  # fraction of steps spent warming up
+    grad_clip: float = 5.0  # max global gradient norm
+    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (autocast; fp16 with gradient scaling)
+    device: str = "auto"  # auto = cuda if available, else cpu
+    seed: int = 0  # model init, batch order, augmentation
+    augment: bool = True  # random horizontal stretch and ink contrast on training lines
+    grad_checkpointing: bool = False
+    checkpoint_every: int = 200  # steps between checkpoints (resume granularity)
+    num_workers: int = 0  # DataLoader workers
+    eval_batch_size: int = 32
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("steps", "batch_size", "checkpoint_every", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model of a suite: a registry name, constructor overrides and the decoders to evaluate."""
+
+    name: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    decoders: tuple[str, ...] = ("greedy",)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    name: str = "quick"
+    models: tuple[ModelEntry, ...] = ()
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval_split: str = "test"
+    results_dir: str = "results"
+    runs_dir: str = "runs"  # checkpoints and per-run files (not committed)
+
+
+def _from_mapping(cls, data: Mapping[str, Any], where: str):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown fields with a message naming them."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
+    valid = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown field {where + '.' if where else ''}{unknown[0]} "
+                          f"(valid fields: {', '.join(valid)})")
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _coerce(hints[k], v, f"{where + '.' if where else ''}{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+
+
+def _coerce(hint, value, where: str):
+    """Check/convert a YAML value against a field's type hint; the error names the field."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is ModelEntry and isinstance(value, str):
+        value = {"name": value}  # a bare model name in a suite's list
+    if dataclasses.is_dataclass(hint):
+        return _from_mapping(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = args[0]
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping or hint is Any:
+        return dict(value) if origin is Mapping else value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint in (int, float, str):
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, hint) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def load_suite(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SuiteConfig:
+    """Read a suite YAML file (or the code defaults) and apply dotted overrides (``train.steps=10``)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    return _from_mapping(SuiteConfig, data, "")
+
+
+def _set_dotted(data: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    for p in parents:
+        data = data.setdefault(p, {})
+    data[last] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``train.steps=10`` → ("train.steps", 10), the value parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override must look like section.field=value, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def to_dict(cfg) -> dict:
+    def convert(x):
+        if dataclasses.is_dataclass(x):
+            return {f.name: convert(getattr(x, f.name)) for f in fields(x)}
+        if isinstance(x, (list, tuple)):
+            return [convert(v) for v in x]
+        if isinstance(x, Mapping):
+            return {k: convert(v) for k, v in x.items()}
+        return x
+
+    return convert(cfg)
+
+
+def config_hash(*parts) -> str:
+    """Short stable hash of configuration objects (dataclasses or plain data)."""
+    blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def with_train(cfg: SuiteConfig, **changes) -> SuiteConfig:
+    return replace(cfg, train=replace(cfg.train, **changes))

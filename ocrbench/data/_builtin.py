@@ -1,0 +1,1 @@
+from . import synth_lines  # noqa: F401

@@ -1,0 +1,90 @@
+"""What every line dataset yields and how samples become padded batches.
+
+Image convention, everywhere in ocrbench: a line is a ``uint8`` array of shape ``(height, width)`` with
+**ink bright (255) on a dark background (0)**, so zero padding is blank paper. Batches are ``float32`` in
+[0, 1], shape ``(B, 1, H, W_max)``, padded on the right with zeros, with the true widths alongside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .charset import Charset
+
+
+@dataclass
+class LineSample:
+    image: np.ndarray  # uint8 (H, W), ink bright
+    text: str  # already prepared by the dataset's charset (NFC, in-charset)
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class LineBatch:
+    images: torch.Tensor  # float32 (B, 1, H, W_max), ink high, zero padded
+    widths: torch.Tensor  # int64 (B,) true width of each image
+    targets: torch.Tensor  # int64 (B, L_max) charset indices, zero padded
+    target_lengths: torch.Tensor  # int64 (B,)
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> LineBatch:
+        move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return LineBatch(move(self.images), move(self.widths), move(self.targets),
+                         move(self.target_lengths), self.texts)
+
+
+def resize_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """Scale a line image to ``height`` pixels, keeping its aspect ratio."""
+    h, w = image.shape
+    if h == height:
+        return image
+    new_w = max(1, round(w * height / h))
+    return np.asarray(Image.fromarray(image).resize((new_w, height), Image.BILINEAR))
+
+
+class LineCollator:
+    """Pads line samples into a :class:`LineBatch`.
+
+    Args:
+        charset: encodes the texts.
+        height: every image is resized to this height (aspect ratio kept).
+        min_width: images narrower than this are right-padded with blank paper: an int (a model's receptive
+            field) or a function of the label length (CTC needs frames for every character).
+        width_multiple: the padded batch width is rounded up to a multiple of this (a model's stride).
+    """
+
+    def __init__(self, charset: Charset, height: int, min_width: int | Callable[[int], int] = 1,
+                 width_multiple: int = 1):
+        self.charset, self.height = charset, height
+        self.min_width, self.width_multiple = min_width, width_multiple
+
+    def _min_width(self, text_length: int) -> int:
+        return self.min_width(text_length) if callable(self.min_width) else self.min_width
+
+    def __call__(self, samples: list[LineSample]) -> LineBatch:
+        images = [resize_to_height(s.image, self.height) for s in samples]
+        widths = [max(im.shape[1], self._min_width(len(s.text))) for im, s in zip(images, samples)]
+        w_max = self.width_multiple * math.ceil(max(widths) / self.width_multiple)
+        batch = np.zeros((len(images), 1, self.height, w_max), dtype=np.uint8)
+        for i, im in enumerate(images):
+            batch[i, 0, :, : im.shape[1]] = im
+        encoded = [self.charset.encode(s.text) for s in samples]
+        targets = torch.zeros(len(encoded), max(1, max(map(len, encoded))), dtype=torch.long)
+        for i, e in enumerate(encoded):
+            targets[i, : len(e)] = torch.tensor(e, dtype=torch.long)
+        return LineBatch(
+            images=torch.from_numpy(batch).float().div_(255.0),
+            widths=torch.tensor(widths, dtype=torch.long),
+            targets=targets,
+            target_lengths=torch.tensor([len(e) for e in encoded], dtype=torch.long),
+            texts=[s.text for s in samples],
+        )

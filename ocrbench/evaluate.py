@@ -1,0 +1,55 @@
+"""Evaluation of a recognizer on a line dataset: corpus-level CER/WER and decode throughput."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .metrics import ErrorCounts
+from .runtime import autocast, make_collator, resolve_device, sync
+
+
+@dataclass
+class EvalResult:
+    decoder: str
+    cer: float
+    wer: float
+    lines: int
+    chars: int
+    seconds: float  # forward + decoding time, data loading excluded
+    examples: list[dict] = field(default_factory=list)  # the first few (reference, hypothesis) pairs
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {"decoder": self.decoder, "cer": self.cer, "wer": self.wer, "lines": self.lines,
+                "chars": self.chars, "decode_seconds": round(self.seconds, 4),
+                "decode_lines_per_s": round(self.lines_per_second, 2)}
+
+
+@torch.no_grad()
+def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int = 32, device: str = "auto",
+             precision: str = "fp32", num_examples: int = 5, progress: bool = False) -> EvalResult:
+    """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references."""
+    model.check_decoder(decoder)
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        collate_fn=make_collator(model, model.charset, model.info.input_height))
+    counts, seconds, examples = ErrorCounts(), 0.0, []
+    for batch in tqdm(loader, disable=not progress, desc=f"eval {decoder}", leave=False):
+        batch = batch.to(dev)
+        t0 = time.perf_counter()
+        with autocast(dev, precision):
+            hyps = model.predict(batch.images, batch.widths, decoder=decoder)
+        sync(dev)
+        seconds += time.perf_counter() - t0
+        counts.update(hyps, batch.texts)
+        examples += [{"ref": r, "hyp": h} for r, h in zip(batch.texts, hyps)][: num_examples - len(examples)]
+    return EvalResult(decoder, counts.cer, counts.wer, counts.lines, counts.chars, seconds, examples)

@@ -1,0 +1,48 @@
+"""Runtime helpers shared by training, evaluation and profiling: device, precision, batching."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .data.base import LineCollator
+from .errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but torch sees no CUDA device (torch.cuda.is_available() "
+                        "is False)")
+    return device
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast context for ``precision``. bf16/fp16 are GPU paths: on CPU they are refused because LSTMs
+    under CPU autocast fail or run tens of times slower, which would make timings meaningless."""
+    if precision in ("fp32", "tf32"):
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise UserError(f"precision {precision} needs a CUDA device; use fp32 on {device.type}")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def set_matmul_precision(device: torch.device, precision: str) -> None:
+    """tf32 allows TensorFloat-32 matmuls/convs on Ampere+; every other precision keeps full fp32 matmuls."""
+    if device.type == "cuda":
+        allow = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = allow
+        torch.backends.cudnn.allow_tf32 = allow
+
+
+def make_collator(model, charset, height: int) -> LineCollator:
+    return LineCollator(charset, height, min_width=model.min_input_width, width_multiple=model.info.output_stride)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,128 @@
+"""A suite: every listed model trained and evaluated under the same data and budget, one record each.
+
+Records are appended to ``<results_dir>/runs.jsonl`` as soon as a model is done, so an interrupted suite
+keeps what it finished; running it again skips models already recorded under the same configuration and
+continues a half-trained model from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from .config import ModelEntry, SuiteConfig, config_hash, to_dict
+from .data.charset import Charset
+from .data.registry import create_dataset
+from .errors import UserError
+from .evaluate import evaluate
+from .models import create_model, model_task
+from .records import RUNS_FILE, append_record, atomic_write_text, environment, read_records
+from .runtime import resolve_device
+from .train import TrainingDiverged, train
+
+
+@dataclass
+class RunOutcome:
+    model: str
+    status: str  # "ok", "failed" or "skipped"
+    records: list[dict]
+
+
+def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
+    """Identity of one model's run: the model entry, data and recipe (not the suite name or paths)."""
+    return config_hash(entry, cfg.data, cfg.train, cfg.eval_split)
+
+
+def run_dir(entry: ModelEntry, cfg: SuiteConfig) -> Path:
+    return Path(cfg.runs_dir) / cfg.name / f"{entry.name}-{run_hash(entry, cfg)}"
+
+
+def dataset_charset(dataset) -> Charset:
+    return getattr(dataset, "charset", None) or Charset()
+
+
+def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True) -> RunOutcome:
+    """Train and evaluate one model; a failure becomes a ``failed`` record instead of an exception."""
+    if model_task(entry.name) != "recognition":
+        raise UserError(f"{entry.name} is a {model_task(entry.name)} model; this suite runner trains recognizers")
+    results = Path(cfg.results_dir) / RUNS_FILE
+    base = _base_record(entry, cfg)
+    try:
+        records = _train_and_evaluate(entry, cfg, base, resume, progress)
+    except TrainingDiverged as e:
+        records = [{**base, "status": "failed", "error": str(e)}]
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # one model's bug must not end the suite: record it and go on
+        records = [{**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(limit=5)}]
+    for r in records:
+        append_record(results, r)
+    return RunOutcome(entry.name, records[0]["status"], records)
+
+
+def _base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
+    return {
+        "run_id": uuid.uuid4().hex[:12], "suite": cfg.name, "model": entry.name, "dataset": cfg.data.name,
+        "split": cfg.eval_split, "config_hash": run_hash(entry, cfg), "seed": cfg.train.seed,
+        "precision": cfg.train.precision, "batch_size": cfg.train.batch_size,
+        "grad_checkpointing": cfg.train.grad_checkpointing,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(resolve_device(cfg.train.device)),
+    }
+
+
+def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+    train_set = create_dataset(cfg.data.name, "train", cfg.data)
+    test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
+    charset = dataset_charset(train_set)
+    model = create_model(entry.name, charset, input_height=cfg.data.height, **entry.kwargs)
+    out = run_dir(entry, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
+    result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
+                   progress=progress)
+    common = {**base, "status": "ok", "params": model.num_params(), "steps": result.steps,
+              "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
+              "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
+              "checkpoint": str(out / "checkpoint.pt")}
+    records = []
+    for decoder in entry.decoders:
+        ev = evaluate(model, test_set, decoder=decoder, batch_size=cfg.train.eval_batch_size,
+                      device=cfg.train.device, precision=cfg.train.precision, progress=progress)
+        records.append({**common, **ev.as_dict(), "examples": ev.examples})
+    return records
+
+
+def completed(cfg: SuiteConfig) -> set[str]:
+    """Config hashes already recorded as ``ok`` in the results file."""
+    return {r["config_hash"] for r in read_records(Path(cfg.results_dir) / RUNS_FILE) if r.get("status") == "ok"}
+
+
+def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print) -> list[RunOutcome]:
+    """Run every model of ``cfg``; with ``resume``, models already recorded under the same config are skipped."""
+    if not cfg.models:
+        raise UserError(f"suite {cfg.name!r} lists no models")
+    for entry in cfg.models:  # fail fast on a typo before hours of training
+        model_task(entry.name)
+    done = completed(cfg) if resume else set()
+    outcomes, t0 = [], time.perf_counter()
+    for entry in cfg.models:
+        if run_hash(entry, cfg) in done:
+            log(f"[{cfg.name}] {entry.name}: already recorded, skipped")
+            outcomes.append(RunOutcome(entry.name, "skipped", []))
+            continue
+        outcome = run_model(entry, cfg, resume=resume, progress=progress)
+        first = outcome.records[0]
+        log(f"[{cfg.name}] {entry.name}: {outcome.status}"
+            + (f"  CER {first['cer']:.4f}  WER {first['wer']:.4f}  ({first['train_seconds']:.0f}s train)"
+               if outcome.status == "ok" else f"  {first.get('error')}")
+            + f"  [{time.perf_counter() - t0:.0f}s elapsed]")
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,247 @@
+"""The fixed training recipe shared by every recognizer: AdamW, one-cycle LR, gradient clipping, the same
+augmentation, batch order and budget. The harness only uses the model contract (``loss``)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .config import TrainConfig
+from .data.augment import augment_line
+from .data.base import LineSample
+from .errors import UserError
+from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
+
+CHECKPOINT = "checkpoint.pt"
+CALIBRATION_STEPS = 10  # steps timed before fitting the schedule to a wall-clock budget
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def one_cycle_factor(step: int, total: int, pct_start: float) -> float:
+    """LR multiplier of the one-cycle policy (Smith 2018): linear warm-up from 1/25 to 1 over
+    ``pct_start`` of the steps, then cosine annealing to 1e-4. A pure function of the step, so a resumed
+    run or a schedule fitted to a time budget needs no scheduler state."""
+    warm = max(1, int(total * pct_start))
+    if step < warm:
+        return 1 / 25 + (1 - 1 / 25) * step / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class BatchOrder:
+    """Infinite, deterministic batch sampler: epoch ``e`` is a permutation seeded by ``(seed, e)``.
+
+    Starting at ``start_step`` reproduces exactly the batches an uninterrupted run would have drawn.
+    Yields lists of ``(index, draw)`` keys; ``draw`` (the running sample count) seeds augmentation.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0):
+        if n < batch_size:
+            raise UserError(f"the training split has {n} lines, fewer than the batch size {batch_size}")
+        self.n, self.batch_size, self.seed, self.start_step = n, batch_size, seed, start_step
+        self.per_epoch = n // batch_size  # drop the ragged last batch: every step sees batch_size lines
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start_step
+        while True:
+            epoch, k = divmod(step, self.per_epoch)
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+            yield [(int(i), step * self.batch_size + j) for j, i in enumerate(idx)]
+            step += 1
+
+
+class AugmentedLines(Dataset):
+    """Training view of a line dataset: sample ``(index, draw)`` is augmented with a generator seeded by
+    ``(seed, draw)``, so augmentation is reproducible and independent of worker count."""
+
+    def __init__(self, dataset: Dataset, seed: int, augment: bool):
+        self.dataset, self.seed, self.augment = dataset, seed, augment
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> LineSample:
+        index, draw = key
+        sample = self.dataset[index]
+        if not self.augment:
+            return sample
+        rng = np.random.default_rng([self.seed, 7919, draw])
+        return LineSample(augment_line(sample.image, rng), sample.text, sample.meta)
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    total_steps: int = 0
+    elapsed: float = 0.0  # seconds spent in training steps (excludes evaluation and checkpoint writes)
+    finished: bool = False
+    history: list = field(default_factory=list)  # (step, loss) every few steps
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    final_loss: float
+    lines_per_second: float
+    resumed_from: int
+
+
+def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str) -> None:
+    """Write to a temp file, then rename: a crash mid-write never leaves a broken checkpoint."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
+                "config_hash": config_hash, "rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def model_meta(model) -> dict:
+    """What is needed to rebuild the model from a checkpoint."""
+    return {"name": model.name, "kwargs": getattr(model, "create_kwargs", {}), "charset": model.charset.chars}
+
+
+def load_model(path: str | Path):
+    """Rebuild a trained model from a checkpoint written by :func:`train`."""
+    from .data.charset import Charset
+    from .models import create_model
+
+    ckpt = load_checkpoint(Path(path))
+    meta = ckpt["meta"]
+    model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise UserError(f"cannot read checkpoint {path}: {e}") from None
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and norm parameters (1-D tensors), as in timm's param_groups_weight_decay.
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, config_hash: str = "",
+          resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``train_set`` with the shared recipe, checkpointing to ``out_dir``.
+
+    With ``resume``, a checkpoint in ``out_dir`` written under the same ``config_hash`` is continued from
+    its step (the batch order and schedule continue exactly). Raises :class:`TrainingDiverged` on a
+    non-finite loss.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    set_matmul_precision(device, cfg.precision)
+    model.to(device).train()
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
+    optimizer = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+    state = TrainState(total_steps=cfg.steps)
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = _restore(ckpt_path, model, optimizer, scaler, config_hash)
+    start_step = state.step
+    if state.finished:
+        return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step)
+
+    loader = DataLoader(AugmentedLines(train_set, cfg.seed, cfg.augment),
+                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
+                        collate_fn=make_collator(model, model.charset, model.info.input_height),
+                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    bar = tqdm(total=state.total_steps, initial=state.step, disable=not progress, dynamic_ncols=True,
+               desc=f"train {getattr(model, 'name', '')}", leave=False)
+    batches = iter(loader)
+    while state.step < state.total_steps:
+        batch = next(batches).to(device, non_blocking=True)
+        t0 = time.perf_counter()
+        loss = _train_step(model, batch, optimizer, scaler, cfg, state, device)
+        sync(device)
+        state.elapsed += time.perf_counter() - t0
+        state.step += 1
+        if state.step % 10 == 0 or state.step == state.total_steps:
+            state.history.append((state.step, loss))
+        if cfg.max_minutes and state.step == start_step + CALIBRATION_STEPS:
+            state.total_steps = _fit_to_budget(state, cfg, start_step)
+            bar.total = state.total_steps
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
+                        lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
+        if state.step % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+    bar.close()
+    state.finished = True
+    save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+    return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step)
+
+
+def _train_step(model, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr * one_cycle_factor(state.step, state.total_steps, cfg.pct_start)
+    with autocast(device, cfg.precision):
+        loss = model.loss(batch)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss is {loss.item()} at step {state.step}: training stopped "
+                               f"(try a lower lr than {cfg.lr}, or fp32)")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+    return loss.item()
+
+
+def _fit_to_budget(state: TrainState, cfg: TrainConfig, start_step: int) -> int:
+    """Shrink the schedule so training ends within ``max_minutes`` at the speed measured so far."""
+    per_step = state.elapsed / max(1, state.step - start_step)
+    remaining = cfg.max_minutes * 60 - state.elapsed
+    return max(state.step + 1, min(cfg.steps, state.step + int(remaining / per_step)))
+
+
+def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainState:
+    ckpt = load_checkpoint(path)
+    if config_hash and ckpt.get("config_hash") and ckpt["config_hash"] != config_hash:
+        raise UserError(f"{path} was written under a different configuration (hash {ckpt['config_hash']}, "
+                        f"now {config_hash}); remove it or use another --out to start afresh")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"])
+    return TrainState(**ckpt["state"])
+
+
+def _last_loss(state: TrainState) -> float:
+    return float(state.history[-1][1]) if state.history else float("nan")
+
+
+def _rate(state: TrainState, cfg: TrainConfig) -> float:
+    return state.step * cfg.batch_size / state.elapsed if state.elapsed else 0.0
