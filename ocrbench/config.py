@@ -65,6 +65,10 @@ class ModelEntry:
     name: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     decoders: tuple[str, ...] = ("greedy",)
+    # Per-model overrides of the suite's data/train sections, for models of another task (a detector
+    # trains on pages: ``data: {name: synth-pages, train_size: 400}``). Recognizers should not need them.
+    data: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,3 +182,10 @@ def config_hash(*parts) -> str:
 
 def with_train(cfg: SuiteConfig, **changes) -> SuiteConfig:
     return replace(cfg, train=replace(cfg.train, **changes))
+
+
+def for_model(entry: ModelEntry, cfg: SuiteConfig) -> SuiteConfig:
+    """The suite config as seen by one model: its ``data``/``train`` overrides applied and checked."""
+    data = _from_mapping(DataConfig, {**to_dict(cfg.data), **entry.data}, f"models.{entry.name}.data")
+    train = _from_mapping(TrainConfig, {**to_dict(cfg.train), **entry.train}, f"models.{entry.name}.train")
+    return replace(cfg, data=data, train=train)

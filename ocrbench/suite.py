@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ModelEntry, SuiteConfig, config_hash, to_dict
+from .config import ModelEntry, SuiteConfig, config_hash, for_model, to_dict
 from .data.charset import Charset
 from .data.registry import create_dataset
 from .errors import UserError
@@ -36,6 +36,7 @@ class RunOutcome:
 
 def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one model's run: the model entry, data and recipe (not the suite name or paths)."""
+    cfg = for_model(entry, cfg)
     return config_hash(entry, cfg.data, cfg.train, cfg.eval_split)
 
 
@@ -49,12 +50,14 @@ def dataset_charset(dataset) -> Charset:
 
 def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True) -> RunOutcome:
     """Train and evaluate one model; a failure becomes a ``failed`` record instead of an exception."""
-    if model_task(entry.name) != "recognition":
-        raise UserError(f"{entry.name} is a {model_task(entry.name)} model; this suite runner trains recognizers")
+    task = model_task(entry.name)
+    if task not in TASK_RUNNERS:
+        raise UserError(f"{entry.name} is a {task} model, and no runner for {task} models is installed")
     results = Path(cfg.results_dir) / RUNS_FILE
+    cfg = for_model(entry, cfg)
     base = _base_record(entry, cfg)
     try:
-        records = _train_and_evaluate(entry, cfg, base, resume, progress)
+        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress)
     except TrainingDiverged as e:
         records = [{**base, "status": "failed", "error": str(e)}]
     except (UserError, KeyboardInterrupt):
@@ -98,6 +101,10 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
                       device=cfg.train.device, precision=cfg.train.precision, progress=progress)
         records.append({**common, **ev.as_dict(), "examples": ev.examples})
     return records
+
+
+# task -> fn(entry, cfg, base_record, resume, progress) -> list of records. Other tasks add theirs here.
+TASK_RUNNERS = {"recognition": _train_and_evaluate}
 
 
 def completed(cfg: SuiteConfig) -> set[str]:

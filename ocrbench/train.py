@@ -82,6 +82,32 @@ class AugmentedLines(Dataset):
         return LineSample(augment_line(sample.image, rng), sample.text, sample.meta)
 
 
+class _DropDraw(Dataset):
+    """Training view for non-line models (detectors): the ``draw`` key is not used."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        return self.dataset[key[0]]
+
+
+def _training_view(model, dataset: Dataset, cfg: TrainConfig) -> Dataset:
+    if model.task == "recognition":
+        return AugmentedLines(dataset, cfg.seed, cfg.augment)
+    return _DropDraw(dataset)
+
+
+def _collate_fn(model):
+    """Recognizers share the line collator; other models (detectors) bring ``model.collate``."""
+    if hasattr(model, "collate"):
+        return model.collate
+    return make_collator(model, model.charset, model.info.input_height)
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -167,10 +193,10 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     if state.finished:
         return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step)
 
-    loader = DataLoader(AugmentedLines(train_set, cfg.seed, cfg.augment),
+    loader = DataLoader(_training_view(model, train_set, cfg),
                         batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
-                        collate_fn=make_collator(model, model.charset, model.info.input_height),
-                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+                        collate_fn=_collate_fn(model), num_workers=cfg.num_workers,
+                        pin_memory=device.type == "cuda")
     bar = tqdm(total=state.total_steps, initial=state.step, disable=not progress, dynamic_ncols=True,
                desc=f"train {getattr(model, 'name', '')}", leave=False)
     batches = iter(loader)

@@ -285,7 +285,8 @@ def render_font(rng: np.random.Generator, text: str, writer: Writer, style: Styl
     size = max(4, round(xh / _font_x_height(writer.name)))
     font = _truetype(writer.name, size)
     advances = np.array([font.getlength(c) for c in text])
-    xs = np.cumsum(advances + style.spacing * xh + rng.normal(0, 0.03 * xh, len(text))) - advances[0]
+    steps = advances + style.spacing * xh + rng.normal(0, 0.03 * xh, len(text))
+    xs = np.concatenate([[0.0], np.cumsum(steps[:-1])])  # pen position of each character
     ys = _wobble(style, xs, xh) + rng.normal(0, 0.025 * xh, len(text))
     stroke = round(style.pen * xh / 30)
     placed = [(_glyph(writer.name, size, c, stroke), round(x), round(y)) for c, x, y in zip(text, xs, ys) if c != " "]
@@ -392,11 +393,10 @@ def _render_range(args: tuple[str, int, int, int, int, dict]) -> list[tuple[np.n
 
 
 def generate(split: str, size: int, seed: int, height: int, options: Mapping[str, Any], workers: int = 1,
-             progress: bool = True) -> list[tuple[np.ndarray, str, int]]:
+             progress: bool = True, chunk: int = 64) -> list[tuple[np.ndarray, str, int]]:
     """Render samples 0..size-1 in order; identical for any ``workers`` since each sample seeds itself."""
     from tqdm.auto import tqdm
 
-    chunk = 64
     jobs = [(split, a, min(a + chunk, size), seed, height, dict(options)) for a in range(0, size, chunk)]
     bar = tqdm(total=size, desc=f"synth-lines {split}", unit="line", disable=not progress, leave=False)
     out: list = []
