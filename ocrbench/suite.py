@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import torch
 import yaml
 
 from .config import ModelEntry, SuiteConfig, config_hash, for_model, to_dict
@@ -85,6 +86,7 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
     train_set = create_dataset(cfg.data.name, "train", cfg.data)
     test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
     charset = dataset_charset(train_set)
+    torch.manual_seed(cfg.train.seed)  # model init; batch order and augmentation are seeded in train()
     model = create_model(entry.name, charset, input_height=cfg.data.height, **entry.kwargs)
     out = run_dir(entry, cfg)
     out.mkdir(parents=True, exist_ok=True)

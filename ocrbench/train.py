@@ -22,7 +22,7 @@ from .errors import UserError
 from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
 
 CHECKPOINT = "checkpoint.pt"
-CALIBRATION_STEPS = 10  # steps timed before fitting the schedule to a wall-clock budget
+CALIBRATION_STEPS = 10  # with a wall-clock budget, the schedule is refitted every this many steps
 
 
 class TrainingDiverged(RuntimeError):
@@ -196,7 +196,10 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     loader = DataLoader(_training_view(model, train_set, cfg),
                         batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
                         collate_fn=_collate_fn(model), num_workers=cfg.num_workers,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda",
+                        # its own generator: iter() would otherwise draw from the global RNG and shift the
+                        # dropout stream of a resumed run
+                        generator=torch.Generator().manual_seed(cfg.seed))
     bar = tqdm(total=state.total_steps, initial=state.step, disable=not progress, dynamic_ncols=True,
                desc=f"train {getattr(model, 'name', '')}", leave=False)
     batches = iter(loader)
@@ -209,9 +212,12 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
         state.step += 1
         if state.step % 10 == 0 or state.step == state.total_steps:
             state.history.append((state.step, loss))
-        if cfg.max_minutes and state.step == start_step + CALIBRATION_STEPS:
+        if cfg.max_minutes and (state.step - start_step) % CALIBRATION_STEPS == 0:
+            # refit as the measured speed settles (first steps are slow); a hard stop honours the budget
             state.total_steps = _fit_to_budget(state, cfg, start_step)
             bar.total = state.total_steps
+        if cfg.max_minutes and state.elapsed >= cfg.max_minutes * 60:
+            state.total_steps = state.step
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
                         lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
@@ -249,7 +255,7 @@ def _fit_to_budget(state: TrainState, cfg: TrainConfig, start_step: int) -> int:
     """Shrink the schedule so training ends within ``max_minutes`` at the speed measured so far."""
     per_step = state.elapsed / max(1, state.step - start_step)
     remaining = cfg.max_minutes * 60 - state.elapsed
-    return max(state.step + 1, min(cfg.steps, state.step + int(remaining / per_step)))
+    return max(state.step, min(cfg.steps, state.step + int(remaining / per_step)))
 
 
 def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainState:

@@ -48,16 +48,22 @@ FONT_LICENSES = {  # font file -> license file(s) in the shared licenses folder
     "dkgIt.ttf": "fonts-dkg-handwriting.copyright", "femkeklaver.ttf": "fonts-femkeklaver.copyright",
 }
 _ABBREVIATIONS = {"Mr", "Mrs", "Dr", "St", "Ms", "Messrs", "Col", "Capt", "Gen", "Rev", "Esq", "Mt", "No", "Vol"}
+_TRANSCRIBER_NOTE = re.compile(r"\betext\b|project gutenberg|proofread", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 # ---- text -------------------------------------------------------------------------------------------------
+# Last line of the front matter. Besides the small print, the Shakespeare files carry "Executive Director's
+# Notes" signed "Executive Director", and Paradise Lost a page on the etext's history before "Book I".
+_HEADER_ENDS = (r"\*END\*? ?THE SMALL PRINT", r"\*\*\* START OF", r"^Executive Director\s*$", r"^Book I\s*$")
+
+
 def strip_gutenberg(text: str) -> str:
     """The book body: after the last header marker, before the first footer marker."""
     lines = text.splitlines()
     start, end = 0, len(lines)
     for i, line in enumerate(lines[: len(lines) // 2]):
-        if "*END*THE SMALL PRINT" in line or "*** START OF" in line or "*END THE SMALL PRINT" in line:
+        if any(re.search(m, line) for m in _HEADER_ENDS):
             start = i + 1
     for i in range(start, len(lines)):
         if re.match(r"\s*(End of (The |the )?Project Gutenberg|\*\*\* ?END OF|\*+START\*\*THE SMALL PRINT)", lines[i]):
@@ -93,9 +99,9 @@ def normalize_sentence(sentence: str) -> str | None:
 
 
 def is_useful(sentence: str) -> bool:
-    """Drop headings (CHAPTER IV), speaker tags alone (Ham.) and other fragments."""
+    """Drop headings (CHAPTER IV), speaker tags alone (Ham.), other fragments and leftover transcriber notes."""
     letters = [c for c in sentence if c.isalpha()]
-    if len(sentence) < 8 or len(sentence.split()) < 2 or not letters:
+    if len(sentence) < 8 or len(sentence.split()) < 2 or not letters or _TRANSCRIBER_NOTE.search(sentence):
         return False
     return sum(c.isupper() for c in letters) / len(letters) < 0.5
 

@@ -77,3 +77,51 @@ class BiLSTM(nn.Module):
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return out
+
+
+# ---- shared by the sequence-to-sequence recognizers (attention_lm, cnn_transformer) -------------------------
+class ResNetLineEncoder(nn.Module):
+    """Residual conv feature extractor for a text line: ``(B, 1, H, W)`` → ``(B, W/4, dim)``.
+
+    A stride-2 stem, then stages of :class:`BasicBlock` with strides (1,1), (2,2), (2,1), (2,1): the height
+    shrinks 16x, the width 4x (one frame per 4 columns; a character is 2 to 4 frames at any line height).
+    The remaining height is folded into channels and projected to ``dim``. ``stages`` is exposed so the
+    owner can checkpoint them (:func:`run_stages`).
+    """
+
+    stride = 4
+
+    def __init__(self, input_height: int, dim: int, widths: Sequence[int] = (32, 64, 96, 128),
+                 depths: Sequence[int] = (1, 1, 1, 1)):
+        super().__init__()
+        strides = [(1, 1), (2, 2), (2, 1), (2, 1)]
+        stages, c_in = [conv_bn_act(1, widths[0], stride=2)], widths[0]
+        for c_out, depth, stride in zip(widths, depths, strides):
+            blocks = [BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else (1, 1)) for i in range(depth)]
+            stages.append(nn.Sequential(*blocks))
+            c_in = c_out
+        self.stages = nn.ModuleList(stages)
+        self.proj = nn.Linear(widths[-1] * max(1, -(-input_height // 16)), dim)
+        self.out_features = dim
+
+    def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
+        return strided_length(widths, self.stride)
+
+    def forward(self, images: torch.Tensor, checkpointing: bool = False) -> torch.Tensor:
+        return self.proj(collapse_height(run_stages(self.stages, images, checkpointing)))
+
+
+def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32, offset: int = 0) -> torch.Tensor:
+    """``(length, dim)`` sinusoidal position codes (Vaswani et al. 2017), positions ``offset..offset+length-1``."""
+    pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-9.210340371976184 / dim))
+    angles = pos * freq  # 9.21 = ln(10000)
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles[:, : dim // 2])
+    return pe.to(dtype)
+
+
+def length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """``(B, max_length)`` bool, True at valid positions ``< lengths``."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]

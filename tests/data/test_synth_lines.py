@@ -114,3 +114,22 @@ def test_corrupt_cache_is_regenerated_with_warning(cfg):
 def test_unknown_option_is_a_user_error(cfg):
     with pytest.raises(UserError, match="max_chars"):
         sl.SynthLines("train", replace(cfg, options={"max_char": 10}))
+
+
+def test_hershey_glyph_line_parsed():
+    from ocrbench.data.hershey import parse_glyph_line
+
+    glyph = parse_glyph_line("12345  9MWRFRT RRYQZR[SZRY")  # '!' of futural: a bar and a dot
+    assert (glyph.left, glyph.right, glyph.advance) == (-5, 5, 10)
+    assert [s.tolist() for s in glyph.strokes] == [[[0, -12], [0, 2]], [[0, 7], [-1, 8], [0, 9], [1, 8], [0, 7]]]
+
+
+def test_contact_sheet_written(cfg, tmp_path):
+    from PIL import Image
+
+    from ocrbench.data.preview import write_contact_sheet
+
+    ds = sl.SynthLines("val", cfg)
+    path = write_contact_sheet(ds, tmp_path / "sheet.png", n=4, columns=2)
+    with Image.open(path) as im:
+        assert im.width > max(ds[i].image.shape[1] for i in range(2)) and im.height > 2 * cfg.height

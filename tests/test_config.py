@@ -1,0 +1,57 @@
+import pytest
+
+from ocrbench.commands.common import CONFIG_DIR
+from ocrbench.config import ConfigError, ModelEntry, SuiteConfig, for_model, load_suite, parse_override
+from ocrbench.models import list_models
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_load_and_name_registered_models(path):
+    cfg = load_suite(path)
+    assert cfg.models, f"{path.name} lists no models"
+    for entry in cfg.models:
+        assert entry.name in list_models(), f"{path.name}: unknown model {entry.name}"
+        for_model(entry, cfg)  # per-model overrides are valid fields
+
+
+def test_unknown_field_is_named_with_valid_fields():
+    with pytest.raises(ConfigError, match=r"unknown field train\.stpes .*steps"):
+        load_suite(None, {"train.stpes": 3})
+    with pytest.raises(ConfigError, match=r"unknown field data\.heigth"):
+        load_suite(None, {"data.heigth": 3})
+
+
+def test_wrong_type_and_bad_value_name_the_field():
+    with pytest.raises(ConfigError, match=r"train\.steps must be int"):
+        load_suite(None, {"train.steps": "many"})
+    with pytest.raises(ConfigError, match=r"train\.precision"):
+        load_suite(None, {"train.precision": "fp8"})
+    with pytest.raises(ConfigError, match=r"train\.batch_size must be >= 1"):
+        load_suite(None, {"train.batch_size": 0})
+
+
+def test_yaml_file_then_overrides(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: mine\nmodels: [crnn, {name: line_cnn, kwargs: {fc_dim: 32}}]\ntrain: {steps: 50}\n")
+    cfg = load_suite(path, dict([parse_override("train.steps=7"), parse_override("data.height=32")]))
+    assert isinstance(cfg, SuiteConfig) and cfg.name == "mine"
+    assert cfg.train.steps == 7 and cfg.data.height == 32
+    assert cfg.models == (ModelEntry("crnn"), ModelEntry("line_cnn", kwargs={"fc_dim": 32}))
+
+
+def test_missing_and_invalid_files_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_suite(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [crnn\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_suite(bad)
+
+
+def test_per_model_overrides_are_validated():
+    cfg = load_suite(None, {"models": [{"name": "crnn", "data": {"height": 48}, "train": {"batch_size": 4}}]})
+    resolved = for_model(cfg.models[0], cfg)
+    assert resolved.data.height == 48 and resolved.train.batch_size == 4
+    bad = load_suite(None, {"models": [{"name": "crnn", "data": {"hieght": 48}}]})
+    with pytest.raises(ConfigError, match=r"models\.crnn\.data\.hieght"):
+        for_model(bad.models[0], bad)
