@@ -59,6 +59,31 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LMConfig:
+    """Beam search and the character language model of the ``beam`` and ``beam+lm`` decoders."""
+
+    checkpoint: str | None = None  # a trained LM (`ocrbench lm train --out`); default: trained once, cached in <cache>/lm
+    weight: float = 0.3  # shallow-fusion weight λ: score = log p_model + λ log p_LM (+ bonus per character)
+    bonus: float = 0.0  # added per emitted character under beam+lm; offsets the LM's preference for short outputs
+    beam_width: int = 5
+    hidden: int = 256  # LM size: one LSTM layer of 256 units trains in about a minute on a laptop CPU
+    layers: int = 1
+    embed: int = 64
+    steps: int = 1200  # LM training: optimizer steps of batch_size random lines of the training text
+    batch_size: int = 64
+    lr: float = 3e-3
+    max_chars: int = 48  # longest training line, as synth-lines' default max_chars
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("beam_width", "hidden", "layers", "steps", "batch_size", "max_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"lm.{name} must be >= 1, got {getattr(self, name)}")
+        if self.weight < 0:
+            raise ConfigError(f"lm.weight must be >= 0, got {self.weight}")
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """A model of a suite: a registry name, constructor overrides and the decoders to evaluate."""
 
@@ -78,6 +103,7 @@ class SuiteConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_split: str = "test"
+    lm: LMConfig = field(default_factory=LMConfig)
     results_dir: str = "results"
     runs_dir: str = "runs"  # checkpoints and per-run files (not committed)
 

@@ -1,0 +1,96 @@
+"""Text for the character LM: the vendored public-domain sentence lists, cut into line-like pieces.
+
+``gutenberg-train`` is the only corpus the LM is trained on (the same sentences synth-lines draws its
+training lines from); ``gutenberg-test`` (the sentences of the recognizers' test lines) and ``speeches`` (a
+second domain, US presidential addresses) are held out and only used to measure perplexity.
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ..data.charset import Charset
+from ..errors import UserError
+
+TEXT_DIR = Path(__file__).resolve().parent.parent / "data" / "assets" / "text"
+CORPORA = ("gutenberg-train", "gutenberg-val", "gutenberg-test", "speeches")
+TRAIN_CORPUS = "gutenberg-train"
+
+
+def corpus_path(name: str) -> Path:
+    """A vendored corpus by name, or any UTF-8 text file (``.gz`` allowed), one sentence per line."""
+    if name in CORPORA:
+        return TEXT_DIR / f"{name}.txt.gz"
+    path = Path(name)
+    if not path.is_file():
+        raise UserError(f"no text corpus {name!r}: use one of {', '.join(CORPORA)} or the path of a text file")
+    return path
+
+
+@cache
+def _read(path: Path) -> tuple[str, ...]:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    return tuple(line for line in data.decode("utf-8").splitlines() if line.strip())
+
+
+def load_sentences(name: str, chars: str) -> list[str]:
+    """Sentences of a corpus mapped into the charset: NFC, typographic variants and accents to their base
+    character, anything else to ``#`` (the same ``replace`` policy the datasets offer)."""
+    charset = Charset(chars, oov="replace", replacement="#" if "#" in chars else chars[0])
+    return [charset.prepare(s) for s in _read(corpus_path(name))]
+
+
+def sample_window(rng: np.random.Generator, words: list[str], max_chars: int, min_chars: int = 3) -> str:
+    """A run of whole words from a random position, about as long as a synth-lines line: 30% draw a length in
+    ``[min_chars, max_chars]``, the rest in ``[max_chars // 2, max_chars]``."""
+    low = min_chars if rng.random() < 0.3 else max(min_chars, max_chars // 2)
+    target = int(rng.integers(low, max_chars + 1))
+    start = int(rng.integers(len(words)))
+    line = words[start][:max_chars]
+    for word in words[start + 1:]:
+        if len(line) + 1 + len(word) > target:
+            break
+        line += " " + word
+    return line
+
+
+def wrap_lines(sentences: list[str], max_chars: int) -> list[str]:
+    """Every sentence wrapped into lines of at most ``max_chars`` (whole words; longer words are cut):
+    deterministic held-out text shaped like the lines a recognizer reads."""
+    lines = []
+    for sentence in sentences:
+        line = ""
+        for word in sentence.split():
+            while len(word) > max_chars:
+                if line:
+                    lines.append(line)
+                    line = ""
+                lines.append(word[:max_chars])
+                word = word[max_chars:]
+            if line and len(line) + 1 + len(word) > max_chars:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        if line:
+            lines.append(line)
+    return lines
+
+
+class LineSampler:
+    """Random training lines (word windows) from a sentence list, reproducible from ``seed``."""
+
+    def __init__(self, sentences: list[str], max_chars: int, seed: int):
+        self.sentences = [s.split() for s in sentences if s.split()]
+        self.max_chars = max_chars
+        self.rng = np.random.default_rng([seed, 104729])
+
+    def batch(self, n: int) -> list[str]:
+        idx = self.rng.integers(len(self.sentences), size=n)
+        return [sample_window(self.rng, self.sentences[i], self.max_chars) for i in idx]
