@@ -3,7 +3,7 @@
 Each line of a ``.jhf`` file is one glyph: a 5-column glyph number, a 3-column count of coordinate pairs
 (the left/right bearing pair included), then the pairs as two characters each, coordinate = ``ord(c) - ord('R')``.
 The pair ``" R"`` lifts the pen. The files we ship hold ASCII 32..126 in order, one glyph per line.
-Coordinates are in font units, y pointing down, with the baseline at about y = 9 and capitals reaching y = -12.
+Coordinates are in font units, y pointing down, with the baseline at y = 9 and capitals reaching y = -12.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 _ORIGIN = ord("R")
 PEN_UP = " R"
 BASELINE_Y = 9.0  # font units below the glyph origin
-CAP_HEIGHT = 21.0  # font units from baseline to the top of capitals
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from . import hershey
 from .base import LineSample
 from .registry import DataConfig, register_dataset
 
-GENERATOR_VERSION = 1  # bump whenever a change alters any generated pixel or text
+GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5}
 PARALLEL_MIN_SIZE = 2000  # below this, starting worker processes costs more than it saves
@@ -74,7 +74,7 @@ FONT_WRITERS = (
     Writer("Ecolier-court.ttf", "font", True), Writer("KaushanScript-Regular.otf", "font", True),
     Writer("Kristi.ttf", "font", True), Writer("Purisa-Oblique.ttf", "font", False),
     Writer("Rufscript010.ttf", "font", False), Writer("ShadowsIntoLight.ttf", "font", False),
-    Writer("SteveHand.ttf", "font", False), Writer("dkgIt.ttf", "font", False),
+    Writer("SteveHand.ttf", "font", False),
 )
 WRITERS = STROKE_WRITERS + FONT_WRITERS
 
@@ -291,7 +291,7 @@ def render_font(rng: np.random.Generator, text: str, writer: Writer, style: Styl
     ys = _wobble(style, xs, xh) + rng.normal(0, 0.025 * xh, len(text))
     stroke = round(style.pen * xh / 30)
     placed = [(_glyph(writer.name, size, c, stroke), round(x), round(y)) for c, x, y in zip(text, xs, ys) if c != " "]
-    # The canvas follows the glyphs' real boxes: swashes and deep descenders (Ecolier, dkgIt) overflow the
+    # The canvas follows the glyphs' real boxes: swashes and deep descenders (Ecolier) overflow the
     # font's ascent/descent metrics. The pad leaves room for the elastic displacement.
     left = min(x + dx for (_, dx, _), x, _ in placed)
     top = min(y + dy for (_, _, dy), _, y in placed)
