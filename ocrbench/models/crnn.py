@@ -58,6 +58,12 @@ def crnn(charset: Charset, **kwargs) -> CRNN:
 
 
 @register_model
+def crnn_small(charset: Charset, **kwargs) -> CRNN:
+    """Smaller CRNN for CPU budgets (the quick suite): 2 BiLSTM layers of 128 units."""
+    return CRNN(charset, **{"hidden": 128, "layers": 2, **kwargs})
+
+
+@register_model
 def crnn_tiny(charset: Charset, **kwargs) -> CRNN:
     """Tiny CRNN for tests."""
     return CRNN(charset, **{"channels": (8, 16, 16, 24, 24), "hidden": 32, "layers": 1, **kwargs})

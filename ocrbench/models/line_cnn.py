@@ -34,9 +34,10 @@ class LineCNN(CTCRecognizer):
         super().__init__(charset, info)
         c1, c2 = channels
         self.window_width, self.window_stride = window_width, window_stride
+        # LeNet's conv-pool-conv-pool, with batch norm
         self.stages = nn.ModuleList([
-            nn.Sequential(conv_bn_act(1, c1), conv_bn_act(c1, c1), nn.MaxPool2d(2)),
-            nn.Sequential(conv_bn_act(c1, c2), conv_bn_act(c2, c2), nn.MaxPool2d(2)),
+            nn.Sequential(conv_bn_act(1, c1, kernel=5), nn.MaxPool2d(2)),
+            nn.Sequential(conv_bn_act(c1, c2), nn.MaxPool2d(2)),
         ])
         self.window_fc = nn.Sequential(
             nn.Conv2d(c2, fc_dim, kernel_size=(input_height // TRUNK_STRIDE, window_width // TRUNK_STRIDE),
@@ -60,6 +61,12 @@ class LineCNN(CTCRecognizer):
 def line_cnn(charset: Charset, **kwargs) -> LineCNN:
     """LeNet-style sliding-window CNN; at height 64, 32-px windows every 8 px."""
     return LineCNN(charset, **kwargs)
+
+
+@register_model
+def line_cnn_small(charset: Charset, **kwargs) -> LineCNN:
+    """Smaller LineCNN for CPU budgets (the quick suite)."""
+    return LineCNN(charset, **{"channels": (16, 32), "fc_dim": 128, **kwargs})
 
 
 @register_model

@@ -52,6 +52,12 @@ def resnet_ctc(charset: Charset, **kwargs) -> ResNetCTC:
 
 
 @register_model
+def resnet_ctc_small(charset: Charset, **kwargs) -> ResNetCTC:
+    """Smaller ResNet-CTC for CPU budgets (the quick suite)."""
+    return ResNetCTC(charset, **{"widths": (16, 32, 64, 128), "depths": (1, 1, 2, 1), **kwargs})
+
+
+@register_model
 def resnet_ctc_tiny(charset: Charset, **kwargs) -> ResNetCTC:
     """Tiny ResNet-CTC for tests."""
     return ResNetCTC(charset, **{"widths": (8, 16, 32, 32), "depths": (1, 1, 1, 1), **kwargs})
