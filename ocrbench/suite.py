@@ -7,6 +7,7 @@ continues a half-trained model from its checkpoint.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 import uuid
@@ -17,8 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from .config import ModelEntry, SuiteConfig, config_hash, for_model, to_dict
+from .config import LMConfig, ModelEntry, SuiteConfig, config_hash, for_model, to_dict
 from .data.charset import Charset
+from .data.integrity import integrity_summary
 from .data.registry import create_dataset
 from .errors import UserError
 from .evaluate import evaluate
@@ -38,6 +40,8 @@ class RunOutcome:
 def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one model's run: the model entry, data and recipe (not the suite name or paths)."""
     cfg = for_model(entry, cfg)
+    if any(d.startswith("beam") for d in entry.decoders):  # beam width and LM settings change the numbers
+        return config_hash(entry, cfg.data, cfg.train, cfg.eval_split, cfg.lm)
     return config_hash(entry, cfg.data, cfg.train, cfg.eval_split)
 
 
@@ -82,12 +86,24 @@ def _base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
     }
 
 
-def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+def skipped_data(train_set, test_set) -> dict:
+    """Unreadable files skipped under ``data.skip_bad``, counted in the record so nothing is dropped silently."""
+    train, test = integrity_summary(train_set), integrity_summary(test_set)
+    return {"bad_files_train": train["bad_files"], "bad_files_test": test["bad_files"],
+            "bad_examples": train["bad_examples"] + test["bad_examples"]}
+
+
+def prepare_model(name: str, kwargs, cfg: SuiteConfig):
+    """The training split and a freshly initialised model for it (seeded, charset and height from the data)."""
     train_set = create_dataset(cfg.data.name, "train", cfg.data)
-    test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
-    charset = dataset_charset(train_set)
     torch.manual_seed(cfg.train.seed)  # model init; batch order and augmentation are seeded in train()
-    model = create_model(entry.name, charset, input_height=cfg.data.height, **entry.kwargs)
+    model = create_model(name, dataset_charset(train_set), input_height=cfg.data.height, **kwargs)
+    return model, train_set
+
+
+def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+    model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
+    test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
     out = run_dir(entry, cfg)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
@@ -96,17 +112,80 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
     common = {**base, "status": "ok", "params": model.num_params(), "steps": result.steps,
               "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
               "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
-              "checkpoint": str(out / "checkpoint.pt")}
+              "checkpoint": str(out / "checkpoint.pt"), **skipped_data(train_set, test_set)}
     records = []
+    log = (lambda msg: print(msg, file=sys.stderr)) if progress else None  # stdout may carry --json
+    decoding = setup_decoders(model, entry.decoders, cfg.lm, cfg.train.device, log)
     for decoder in entry.decoders:
         ev = evaluate(model, test_set, decoder=decoder, batch_size=cfg.train.eval_batch_size,
                       device=cfg.train.device, precision=cfg.train.precision, progress=progress)
-        records.append({**common, **ev.as_dict(), "examples": ev.examples})
+        records.append({**common, **ev.as_dict(), **decoding.get(decoder, {}), "examples": ev.examples})
+    if cfg.profile:
+        _profile(entry, cfg, base, model.charset)
     return records
 
 
+def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, dict]:
+    """Give ``model`` the beam width and, when ``decoders`` include "beam+lm", the character LM of ``lm_cfg``
+    (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`). Returns the record fields of
+    each beam decoder (beam width, LM weight, the LM's held-out perplexity)."""
+    fields = {}
+    if "beam" in decoders:
+        model.beam_width = lm_cfg.beam_width
+        fields["beam"] = {"beam_width": lm_cfg.beam_width}
+    if "beam+lm" in decoders and "beam+lm" in getattr(model, "decoders", ()):
+        from .lm import get_lm, summary
+
+        lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
+        model.attach_lm(lm, lm_cfg.weight, lm_cfg.beam_width, lm_cfg.bonus)
+        fields["beam+lm"] = {"beam_width": lm_cfg.beam_width, "lm_weight": lm_cfg.weight,
+                             "lm_bonus": lm_cfg.bonus, **summary(lm)}
+    return fields
+
+
+def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset) -> None:
+    """Append the model's profile rows (a fresh instance at the reference shape) to ``profiles.jsonl``; a
+    profiling failure is recorded in a row, never raised: the trained model's record stands."""
+    from .profile import PROFILES_FILE, suite_profile
+
+    try:
+        rows = suite_profile(entry.name, cfg.train, cfg.data.height, charset=charset, model_kwargs=dict(entry.kwargs))
+    except Exception as e:
+        rows = [{"kind": "profile", "model": entry.name, "status": "error", "error": f"{type(e).__name__}: {e}"}]
+    for row in rows:
+        append_record(Path(cfg.results_dir) / PROFILES_FILE,
+                      {**row, "suite": cfg.name, "dataset": cfg.data.name, "config_hash": base["config_hash"],
+                       "run_id": base["run_id"]})
+
+
+def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+    """A text-line detector: trained with the same recipe on a page dataset, scored with detection metrics
+    (see ocrbench.pipeline.evaluate_detector); one record with ``task: detection``."""
+    from .data.registry import dataset_info
+    from .pipeline import detector_cost, evaluate_detector
+
+    if dataset_info(cfg.data.name).task != "pages":
+        raise UserError(f"{entry.name} is a text-line detector and needs a page dataset, not {cfg.data.name!r}: "
+                        "e.g. --dataset synth-pages --set data.height=384 --set data.train_size=300 "
+                        "--set data.test_size=50 (or a suite entry with data: {name: synth-pages, ...})")
+    model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
+    test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
+    out = run_dir(entry, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
+    result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
+                   progress=progress)
+    ev = evaluate_detector(model, test_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
+                           precision=cfg.train.precision, progress=progress)
+    return [{**base, "status": "ok", "task": "detection", "params": model.num_params(), "steps": result.steps,
+             "train_seconds": round(result.seconds, 2), "train_pages_per_s": round(result.lines_per_second, 2),
+             "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
+             "checkpoint": str(out / "checkpoint.pt"), **ev,
+             **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device)}]
+
+
 # task -> fn(entry, cfg, base_record, resume, progress) -> list of records. Other tasks add theirs here.
-TASK_RUNNERS = {"recognition": _train_and_evaluate}
+TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
 
 
 def completed(cfg: SuiteConfig) -> set[str]:
@@ -131,7 +210,9 @@ def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=
         first = outcome.records[0]
         log(f"[{cfg.name}] {entry.name}: {outcome.status}"
             + (f"  CER {first['cer']:.4f}  WER {first['wer']:.4f}  ({first['train_seconds']:.0f}s train)"
-               if outcome.status == "ok" else f"  {first.get('error')}")
+               if outcome.status == "ok" and "cer" in first else
+               f"  AP@0.5 {first['ap50']:.3f}  AP@[.5:.95] {first['ap']:.3f}  F1 {first['f1']:.3f}  "
+               f"({first['train_seconds']:.0f}s train)" if outcome.status == "ok" else f"  {first.get('error')}")
             + f"  [{time.perf_counter() - t0:.0f}s elapsed]")
         outcomes.append(outcome)
     return outcomes

@@ -16,28 +16,70 @@ def register(sub) -> None:
     pv.add_argument("--split", default="train")
     pv.add_argument("-n", type=int, default=24, help="lines on the sheet")
     pv.add_argument("--out", help="PNG path (default: <name>-<split>.png)")
+    pv.add_argument("--root", help="folder of a user-supplied dataset (iam, emnist-lines...)")
+    pv.add_argument("--height", type=int, help="line height, or page height for page datasets (default: 64 / 512)")
     add_json(pv)
     pv.set_defaults(handler=handle_preview)
     info = dsub.add_parser("info", help="size, splits, license and citation of a dataset")
     info.add_argument("name")
     add_json(info)
     info.set_defaults(handler=handle_info)
+    check = dsub.add_parser("check", help="validate a user-supplied dataset folder (files, counts per split)")
+    check.add_argument("name", help="dataset name (iam, emnist, emnist-lines, alto, pagexml) or kind:PATH")
+    check.add_argument("--root", help="the dataset folder")
+    check.add_argument("--splits", default="aachen", help="iam: split convention to count (aachen, large or a folder)")
+    check.add_argument("--download", action="store_true", help="emnist: let torchvision download EMNIST into --root")
+    check.add_argument("--skip-bad", action="store_true",
+                       help="report unreadable files without failing (training would skip and count them)")
+    add_json(check)
+    check.set_defaults(handler=handle_check)
 
 
 def handle_preview(args) -> dict:
     from ..data.preview import write_contact_sheet
 
-    n = max(args.n, 1)
-    cfg = DataConfig(name=args.name, train_size=max(n, 64), val_size=max(n, 64), test_size=max(n, 64))
+    pages = dataset_info(args.name).task == "pages"
+    n = max(args.n, 1) if not pages or args.n != 24 else 4  # a sheet of 4 pages unless -n is given
+    height = args.height or (512 if pages else DataConfig.height)
+    size = max(n, 64) if not pages else n
+    cfg = DataConfig(name=args.name, train_size=size, val_size=size, test_size=size, root=args.root, height=height)
     dataset = create_dataset(args.name, args.split, cfg)
     out = Path(args.out or f"{args.name.replace(':', '_').replace('/', '_')}-{args.split}.png")
-    path = write_contact_sheet(dataset, out, n=min(n, len(dataset)))
+    path = (_page_sheet(dataset, out, min(n, len(dataset))) if pages
+            else write_contact_sheet(dataset, out, n=min(n, len(dataset))))
     return {"path": str(path), "text": f"wrote {path}"}
+
+
+def _page_sheet(dataset, out: Path, n: int) -> Path:
+    """Pages side by side with their ground-truth line boxes (green)."""
+    from PIL import Image
+
+    from ..pipeline import draw_boxes
+
+    images = [draw_boxes(s.image, truth=s.boxes) for s in (dataset[i] for i in range(n))]
+    sheet = Image.new("RGB", (sum(im.width for im in images) + 8 * (n - 1), max(im.height for im in images)), "gray")
+    x = 0
+    for im in images:
+        sheet.paste(im, (x, 0))
+        x += im.width + 8
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
 
 
 def handle_info(args) -> dict:
     info = dataset_info(args.name)
-    out = {"name": info.name, "task": info.task, "splits": list(info.splits), "description": info.description,
+    out = {"name": info.name, "task": info.task, "splits": list(info.splits), "sizes": info.sizes or "n/a",
+           "charset": info.charset or "IAM (79 symbols)", "description": info.description,
            "license": info.license, "citation": info.citation, "needs_root": info.needs_root}
     out["text"] = "\n".join(f"{k}: {v}" for k, v in out.items())
+    return out
+
+
+def handle_check(args) -> dict:
+    from ..data.integrity import run_check
+
+    report = run_check(args.name, args.root, splits=args.splits, download=args.download)
+    out = report.as_dict(skip_bad=args.skip_bad)
+    out["failed"] = not out["ok"]
     return out

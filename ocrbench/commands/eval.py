@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..data.charset import report_overlap
+from ..data.integrity import integrity_summary
 from ..data.registry import DataConfig, create_dataset
 from ..evaluate import evaluate
 from ..records import environment
@@ -23,13 +24,14 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--test-size", type=int, help="lines in a generated test split (synthetic datasets)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable files (counted in the output)")
     add_json(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args) -> dict:
     model = load_model(args.checkpoint)
-    cfg = DataConfig(name=args.dataset, height=model.info.input_height, oov="replace")
+    cfg = DataConfig(name=args.dataset, height=model.info.input_height, oov="replace", skip_bad=args.skip_bad)
     if args.test_size:
         cfg = replace(cfg, test_size=args.test_size, val_size=args.test_size)
     dataset = create_dataset(args.dataset, args.split, cfg)
@@ -37,9 +39,12 @@ def handle(args) -> dict:
     result = evaluate(model, dataset, decoder=args.decoder, batch_size=args.batch_size, device=args.device)
     out = {"model": model.name, "checkpoint": args.checkpoint, "dataset": args.dataset, "split": args.split,
            **result.as_dict(), "charset_overlap": overlap, "examples": result.examples,
+           **integrity_summary(dataset),
            **environment(resolve_device(args.device))}
     out["text"] = (f"{model.name} on {args.dataset}/{args.split} ({result.lines} lines, {args.decoder}): "
                    f"CER {result.cer:.4f}  WER {result.wer:.4f}")
+    if out["bad_files"]:
+        out["text"] += f"\n  skipped {out['bad_files']} unreadable files, e.g. {out['bad_examples'][0]}"
     if overlap["only_second"]:
         out["text"] += f"\n  dataset characters the model cannot output: {overlap['only_second']!r}"
     return out

@@ -20,7 +20,8 @@ def handle(args) -> dict:
     if args.what in ("models", "all"):
         out["models"] = [{"name": n, "task": model_task(n)} for n in list_models(args.pattern)]
     if args.what in ("datasets", "all"):
-        out["datasets"] = [{"name": n, "task": dataset_info(n).task, "description": dataset_info(n).description}
+        out["datasets"] = [{"name": n, "task": dataset_info(n).task, "description": dataset_info(n).description,
+                            "sizes": dataset_info(n).sizes, "needs_root": dataset_info(n).needs_root}
                            for n in list_datasets(args.pattern)]
     lines = []
     if "models" in out:

@@ -44,9 +44,12 @@ def handle(args) -> dict:
     records = [{k: v for k, v in r.items() if k not in ("traceback",)} for r in outcome.records]
     text = [f"{args.model}: {outcome.status}  checkpoint dir: {run_dir(entry, cfg)}"]
     for r in records:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and "cer" in r:
             text.append(f"  {r['decoder']:<8} CER {r['cer']:.4f}  WER {r['wer']:.4f}  "
                         f"({r['steps']} steps, {r['train_seconds']:.0f}s, {r['train_lines_per_s']:.1f} lines/s)")
+        elif r["status"] == "ok":  # a detector
+            text.append(f"  AP@0.5 {r['ap50']:.3f}  AP@[.5:.95] {r['ap']:.3f}  F1 {r['f1']:.3f}  "
+                        f"({r['steps']} steps, {r['train_seconds']:.0f}s)")
         else:
             text.append(f"  error: {r['error']}")
     return {"status": outcome.status, "records": records, "text": "\n".join(text),

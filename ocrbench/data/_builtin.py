@@ -1,2 +1,3 @@
-from . import synth_lines  # noqa: F401
-from . import synth_pages  # noqa: F401
+"""Importing this module registers the datasets shipped with ocrbench (synthetic and user-supplied)."""
+# ruff: noqa: F401
+from . import emnist, emnist_lines, iam, synth_lines, synth_pages, xml_pages

@@ -44,6 +44,8 @@ class DatasetInfo:
     license: str
     citation: str = ""
     needs_root: bool = False  # user-supplied files (IAM, ALTO folders)
+    sizes: str = ""  # what the splits hold, e.g. "train 6,482 / val 976 / test 2,915 lines"
+    charset: str = ""  # the dataset's characters, e.g. "IAM (79)"
 
 
 Factory = Callable[[str, DataConfig], Any]
@@ -52,14 +54,16 @@ _INFOS: dict[str, DatasetInfo] = {}
 
 
 def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", "test"), description: str,
-                     license: str, citation: str = "", needs_root: bool = False):
+                     license: str, citation: str = "", needs_root: bool = False, sizes: str = "",
+                     charset: str = ""):
     """Decorator registering a dataset factory ``fn(split, cfg) -> Dataset`` under ``name``."""
 
     def wrap(fn: Factory) -> Factory:
         if name in _FACTORIES:
             raise ValueError(f"dataset {name!r} is already registered")
         _FACTORIES[name] = fn
-        _INFOS[name] = DatasetInfo(name, task, tuple(splits), description, license, citation, needs_root)
+        _INFOS[name] = DatasetInfo(name, task, tuple(splits), description, license, citation, needs_root, sizes,
+                                   charset)
         return fn
 
     return wrap

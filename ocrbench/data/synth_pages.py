@@ -20,7 +20,7 @@ is ``aspect * height``).
 
 Options (``DataConfig.options``):
     aspect ([0.62, 0.85]): page width / height range.
-    pitch ([0.025, 0.085]): line pitch as a fraction of the page height (log-uniform): 40 to 12 lines per
+    pitch ([0.03, 0.09]): line pitch as a fraction of the page height (log-uniform): 33 to 11 lines per
         page height. The two real ALTO letters have about 0.065.
     one_writer (0.5): probability that one writer writes the whole page (else one per paragraph).
     bleed (0.3): probability of bleed-through from the other side of the sheet.
@@ -48,11 +48,12 @@ from ..errors import UserError
 from . import synth_lines as sl
 from .registry import DataConfig, register_dataset
 
-PAGES_VERSION = 1  # bump whenever a change alters any generated page, box or text
-DEFAULT_OPTIONS = {"aspect": (0.62, 0.85), "pitch": (0.025, 0.085), "one_writer": 0.5, "bleed": 0.3}
+PAGES_VERSION = 2  # bump whenever a change alters any generated page, box or text
+DEFAULT_OPTIONS = {"aspect": (0.62, 0.85), "pitch": (0.03, 0.09), "one_writer": 0.5, "bleed": 0.3}
 MIN_HEIGHT = 128  # below this a line would be a few pixels high
 PARALLEL_MIN_SIZE = 400  # pages; below this, starting worker processes costs more than it saves
 INK_THRESHOLD = 0.2  # a pixel belongs to a line's box when brighter than this fraction of the line's peak
+WIDE_GAP = 0.3  # share of lines with one or two wide word gaps (1-3 x-heights), as real letters have
 
 
 @dataclass
@@ -70,6 +71,12 @@ class PageSample:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         if len(self.texts) != len(self.boxes):
             raise ValueError(f"page has {len(self.boxes)} boxes but {len(self.texts)} texts")
+
+    @property
+    def text(self) -> str:
+        """A one-line caption (contact sheets): the number of lines and the first line."""
+        first = self.texts[0] if self.texts else ""
+        return f"{len(self.texts)} lines: {first[:40]}{'...' if len(first) > 40 or len(self.texts) > 1 else ''}"
 
 
 # ---- options and seeds ------------------------------------------------------------------------------------
@@ -99,7 +106,7 @@ def render_page_line(rng: np.random.Generator, text: str, writer: sl.Writer, sty
     with a one-pixel border."""
     scale = sl.OVERSAMPLE if writer.kind == "stroke" else 1.0
     render = sl.render_strokes if writer.kind == "stroke" else sl.render_font
-    image = sl.crop_to_ink(render(rng, text, writer, style, xh * scale), (1, 1, 1, 1))
+    image = _crop_to_ink(render(rng, text, writer, style, xh * scale), border=1)
     if scale != 1.0:
         w, h = image.size
         image = image.resize((max(1, round(w / scale)), max(1, round(h / scale))), Image.BILINEAR)
@@ -108,6 +115,13 @@ def render_page_line(rng: np.random.Generator, text: str, writer: sl.Writer, sty
     if peak:
         line = np.clip(line.astype(np.float32) * (style.ink / peak) + 0.5, 0, 255).astype(np.uint8)
     return line
+
+
+def _crop_to_ink(image: Image.Image, border: int) -> Image.Image:
+    """Crop to the ink (above a tenth of its peak, so faint thin strokes are kept) plus ``border`` pixels."""
+    threshold = image.getextrema()[1] // 10
+    x0, y0, x1, y1 = image.point(lambda v: 255 if v > threshold else 0).getbbox() or (0, 0, 1, 1)
+    return image.crop((x0 - border, y0 - border, x1 + border, y1 + border))
 
 
 def ink_box(line: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -146,18 +160,23 @@ class _WordStream:
 
 @dataclass
 class _Hand:
-    """A writer and its base style on this page; ``char_w`` (pixels per character) is learnt as lines go."""
+    """A writer and its base style on this page. Writers' proportions differ (a line is 2.4 to 5.7 x-heights
+    tall), so the x-height ``xh`` is corrected after the first line to give the page's line height, and the
+    width per character ``char_w`` is learnt as lines go."""
 
     writer: sl.Writer
     style: sl.Style
+    xh: float
     char_w: float
+    calibrated: bool = False
 
 
-def _new_hand(rng: np.random.Generator, xh: float, skew: float) -> _Hand:
+def _new_hand(rng: np.random.Generator, line_h: float, skew: float) -> _Hand:
     pool = sl.STROKE_WRITERS if rng.random() < 0.5 else sl.FONT_WRITERS
     writer = pool[rng.integers(len(pool))]
     style = replace(sl.sample_style(rng, writer), rotation=skew)
-    return _Hand(writer, style, 0.75 * xh * style.x_scale)
+    xh = line_h / 3.3
+    return _Hand(writer, style, xh, 1.0 * xh * style.x_scale)
 
 
 def _line_style(rng: np.random.Generator, hand: _Hand) -> sl.Style:
@@ -166,13 +185,43 @@ def _line_style(rng: np.random.Generator, hand: _Hand) -> sl.Style:
                    wobble_phase=float(rng.uniform(0, 2 * math.pi)))
 
 
-def _write_line(rng: np.random.Generator, words: _WordStream, hand: _Hand, xh: float, avail: float,
+def _render_text(rng: np.random.Generator, text: str, hand: _Hand) -> np.ndarray:
+    """One line by ``hand``; some lines are written in two or three pieces with wide gaps between words,
+    the pieces aligned on their ink's centre of mass (the x-height band holds most of the ink)."""
+    style = _line_style(rng, hand)
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    if not spaces or rng.random() >= WIDE_GAP:
+        return render_page_line(rng, text, hand.writer, style, hand.xh)
+    cuts = sorted(int(c) for c in rng.choice(spaces, size=min(len(spaces), int(rng.integers(1, 3))), replace=False))
+    parts = [text[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    pieces = [render_page_line(rng, p, hand.writer, style, hand.xh) for p in parts if p]
+    centres = [float((p.sum(axis=1) * np.arange(p.shape[0])).sum() / max(1.0, float(p.sum()))) for p in pieces]
+    above = max(round(c) for c in centres)
+    below = max(p.shape[0] - round(c) for p, c in zip(pieces, centres))
+    gaps = [round(hand.xh * rng.uniform(1.0, 3.0)) for _ in pieces[1:]]
+    canvas = np.zeros((above + below, sum(p.shape[1] for p in pieces) + sum(gaps)), dtype=np.uint8)
+    x = 0
+    for p, c, gap in zip(pieces, centres, [0, *gaps]):
+        x += gap
+        y = above - round(c)
+        np.maximum(canvas[y:y + p.shape[0], x:x + p.shape[1]], p, out=canvas[y:y + p.shape[0], x:x + p.shape[1]])
+        x += p.shape[1]
+    return canvas
+
+
+def _write_line(rng: np.random.Generator, words: _WordStream, hand: _Hand, line_h: float, avail: float,
                 fill: float) -> tuple[np.ndarray, str]:
     """Render about ``fill * avail`` pixels of text; re-wrap with fewer characters if it overflows."""
     n_chars = max(1, int(fill * avail / hand.char_w))
     text = words.take(n_chars)
-    for _ in range(3):
-        line = render_page_line(rng, text, hand.writer, _line_style(rng, hand), xh)
+    for _ in range(4):
+        line = _render_text(rng, text, hand)
+        if not hand.calibrated and len(text) >= 8:
+            hand.calibrated = True
+            if abs(line.shape[0] / line_h - 1) > 0.15:  # this writer's proportions: draw it again, resized
+                hand.xh *= line_h / line.shape[0]
+                hand.char_w *= line_h / line.shape[0]
+                continue
         hand.char_w = 0.5 * hand.char_w + 0.5 * line.shape[1] / max(1, len(text))
         if line.shape[1] <= avail or " " not in text:
             break
@@ -195,20 +244,20 @@ def render_page(split: str, index: int, seed: int, height: int, options: Mapping
     H = height
     W = round(H * rng.uniform(*options["aspect"]))
     pitch = H * math.exp(rng.uniform(*np.log(options["pitch"])))
-    xh = pitch * rng.uniform(0.24, 0.4)  # x-height / pitch above ~0.36 makes ascenders and descenders touch
+    line_h = pitch * rng.uniform(0.7, 1.15)  # ink height of a line; above ~1 neighbours' ascenders and descenders touch
     left, right = W * rng.uniform(0.04, 0.15), W * rng.uniform(0.03, 0.12)
     top, bottom = H * rng.uniform(0.03, 0.15), H * rng.uniform(0.03, 0.1)
     skew = float(np.clip(rng.normal(0, 1.0), -3, 3))  # degrees, the whole sheet
     page = np.zeros((H, W), dtype=np.uint8)
     boxes, texts = [], []
     one_writer = rng.random() < options["one_writer"]
-    hand = _new_hand(rng, xh, skew)
+    hand = _new_hand(rng, line_h, skew)
     words = _WordStream(rng, sentences)
     y = top
     block = W - left - right
     while y + pitch < H - bottom:
         if not one_writer and boxes:
-            hand = _new_hand(rng, xh, skew)
+            hand = _new_hand(rng, line_h, skew)
         n_lines = int(rng.integers(1, 9))
         short_block = rng.random() < 0.15  # an address, a heading or a signature: short lines, anywhere
         for k in range(n_lines):
@@ -220,8 +269,8 @@ def render_page(split: str, index: int, seed: int, height: int, options: Mapping
             avail = block - indent
             last = k == n_lines - 1
             fill = rng.uniform(0.15, 0.5) if short_block else (rng.uniform(0.2, 0.9) if last else rng.uniform(0.85, 1.0))
-            line, text = _write_line(rng, words, hand, xh, avail, fill)
-            x = left + indent + rng.normal(0, 0.15 * xh)
+            line, text = _write_line(rng, words, hand, line_h, avail, fill)
+            x = left + indent + rng.normal(0, 0.05 * line_h)
             # Centre the line's ink on its ruling; follow the sheet's skew across the page.
             yc = y + pitch / 2 - (x + line.shape[1] / 2 - W / 2) * math.tan(math.radians(skew)) + rng.normal(0, 0.08 * pitch)
             placed = _paste(page, line, round(x), round(yc - line.shape[0] / 2))
@@ -230,7 +279,7 @@ def render_page(split: str, index: int, seed: int, height: int, options: Mapping
                 texts.append(text)
             y += pitch * rng.uniform(0.92, 1.08)
         y += pitch * rng.uniform(0.0, 1.2)  # paragraph gap (sometimes none)
-    _add_marks(rng, page, xh)
+    _add_marks(rng, page, line_h / 3)
     return page, np.asarray(boxes, dtype=np.float32).reshape(-1, 4), texts
 
 

@@ -8,7 +8,6 @@ vocabulary has the same layout, so LM and model scores add column by column.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # Log-probability of tokens the LM never predicts (padding, start). Finite on purpose: shallow fusion
@@ -26,7 +25,7 @@ class CharLM(nn.Module):
         hidden, layers, embed, dropout: LSTM size.
     """
 
-    def __init__(self, chars: str, hidden: int = 256, layers: int = 1, embed: int = 64, dropout: float = 0.1):
+    def __init__(self, chars: str, hidden: int = 256, layers: int = 1, embed: int = 64, dropout: float = 0.0):
         super().__init__()
         self.chars = chars
         self.hparams = {"hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
@@ -88,6 +87,11 @@ class CharLM(nn.Module):
     def select(state: LMState, rows: torch.Tensor) -> LMState:
         """The states of ``rows`` (beam reordering)."""
         return state[0].index_select(1, rows), state[1].index_select(1, rows)
+
+    @staticmethod
+    def concat(states: list[LMState]) -> LMState:
+        """Row-wise concatenation of state batches."""
+        return torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1)
 
 
 def check_lm_charset(lm: CharLM, chars: str) -> None:

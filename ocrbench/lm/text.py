@@ -39,11 +39,12 @@ def _read(path: Path) -> tuple[str, ...]:
     return tuple(line for line in data.decode("utf-8").splitlines() if line.strip())
 
 
-def load_sentences(name: str, chars: str) -> list[str]:
+@cache
+def load_sentences(name: str, chars: str) -> tuple[str, ...]:
     """Sentences of a corpus mapped into the charset: NFC, typographic variants and accents to their base
     character, anything else to ``#`` (the same ``replace`` policy the datasets offer)."""
     charset = Charset(chars, oov="replace", replacement="#" if "#" in chars else chars[0])
-    return [charset.prepare(s) for s in _read(corpus_path(name))]
+    return tuple(charset.prepare(s) for s in _read(corpus_path(name)))
 
 
 def sample_window(rng: np.random.Generator, words: list[str], max_chars: int, min_chars: int = 3) -> str:
@@ -60,7 +61,7 @@ def sample_window(rng: np.random.Generator, words: list[str], max_chars: int, mi
     return line
 
 
-def wrap_lines(sentences: list[str], max_chars: int) -> list[str]:
+def wrap_lines(sentences, max_chars: int) -> list[str]:
     """Every sentence wrapped into lines of at most ``max_chars`` (whole words; longer words are cut):
     deterministic held-out text shaped like the lines a recognizer reads."""
     lines = []
@@ -86,7 +87,7 @@ def wrap_lines(sentences: list[str], max_chars: int) -> list[str]:
 class LineSampler:
     """Random training lines (word windows) from a sentence list, reproducible from ``seed``."""
 
-    def __init__(self, sentences: list[str], max_chars: int, seed: int):
+    def __init__(self, sentences, max_chars: int, seed: int):
         self.sentences = [s.split() for s in sentences if s.split()]
         self.max_chars = max_chars
         self.rng = np.random.default_rng([seed, 104729])

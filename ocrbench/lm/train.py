@@ -24,7 +24,8 @@ from .model import CharLM
 from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, wrap_lines
 
 HELD_OUT = ("gutenberg-test", "speeches")  # scored after training and stored with the checkpoint
-TRAIN_FIELDS = ("hidden", "layers", "embed", "steps", "batch_size", "lr", "max_chars", "seed")
+TRAIN_FIELDS = ("hidden", "layers", "embed", "dropout", "steps", "batch_size", "lr", "max_chars", "seed",
+                "eval_lines")  # the LMConfig fields a cached LM depends on (not weight, bonus, beam width)
 FORMAT = 1  # checkpoint layout version
 
 
@@ -67,7 +68,8 @@ def train_lm(cfg: LMConfig, chars: str, device: str = "auto", log=None) -> tuple
     """
     dev = resolve_device(device)
     torch.manual_seed(cfg.seed)
-    lm = CharLM(chars, hidden=cfg.hidden, layers=cfg.layers, embed=cfg.embed).to(dev).train()
+    lm = CharLM(chars, hidden=cfg.hidden, layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout)
+    lm.to(dev).train()
     sampler = LineSampler(load_sentences(TRAIN_CORPUS, chars), cfg.max_chars, cfg.seed)
     opt = torch.optim.AdamW(lm.parameters(), lr=cfg.lr, weight_decay=0.01)
     recent, t0 = [], time.perf_counter()
@@ -139,9 +141,10 @@ def load_lm(path: str | Path) -> CharLM:
 
 def train_and_save(cfg: LMConfig, chars: str, path: str | Path, device: str = "auto", log=None,
                    held_out: tuple[str, ...] = HELD_OUT) -> CharLM:
-    """Train, score on the held-out corpora, save; the scores travel with the checkpoint (``lm.info``)."""
+    """Train, score on the held-out corpora (all their lines, or the first ``cfg.eval_lines``), save; the
+    scores travel with the checkpoint (``lm.info``)."""
     lm, info = train_lm(cfg, chars, device=device, log=log)
-    info["eval"] = {c: evaluate_lm(lm, c, cfg.max_chars).as_dict() for c in held_out}
+    info["eval"] = {c: evaluate_lm(lm, c, cfg.max_chars, cfg.eval_lines).as_dict() for c in held_out}
     save_lm(lm, path, info)
     lm.info, lm.path = info, str(path)
     return lm

@@ -23,6 +23,7 @@ from torch import nn
 from ..data.base import LineBatch
 from ..data.charset import Charset
 from ..decoding.ctc import ctc_greedy_decode
+from ..decoding.ctc_beam import ctc_prefix_beam_search
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,39 @@ class Recognizer(nn.Module):
         if decoder not in self.decoders:
             raise NotImplementedError(f"{self.name} has no decoder {decoder!r} (has: {', '.join(self.decoders)})")
 
+    # ---- beam search settings and the language model of "beam+lm" (set by the harness, not saved) ----
+    beam_width: int = 5
+    lm_weight: float = 0.0
+    lm_bonus: float = 0.0
+
+    def attach_lm(self, lm, weight: float, beam_width: int | None = None, bonus: float = 0.0) -> None:
+        """Use ``lm`` (a :class:`~ocrbench.lm.CharLM` over this model's charset) with shallow-fusion weight
+        ``weight`` in decoder "beam+lm". The LM is kept outside the module tree: it is neither saved in the
+        model's checkpoint nor counted in its parameters. ``lm=None`` detaches."""
+        if lm is not None:
+            from ..lm import check_lm_charset
+
+            check_lm_charset(lm, self.charset.chars)
+        self.__dict__["_lm"] = lm
+        self.lm_weight, self.lm_bonus = float(weight), float(bonus)
+        if beam_width is not None:
+            self.beam_width = int(beam_width)
+
+    def fusion_lm(self, device: torch.device):
+        """The attached LM on ``device`` for decoder "beam+lm"; a clear error when none is attached."""
+        lm = self.__dict__.get("_lm")
+        if lm is None:
+            raise RuntimeError("decoder 'beam+lm' needs a language model: call model.attach_lm(lm, weight) first "
+                               "(`ocrbench lm train` trains one; the suite attaches it from its lm: section)")
+        return lm.to(device).eval()
+
 
 class CTCRecognizer(Recognizer):
     """A recognizer whose ``forward(images, widths)`` returns per-frame logits ``(B, T, num_classes)``
-    trained with CTC (blank = 0). Subclasses implement ``forward`` and ``output_lengths``."""
+    trained with CTC (blank = 0). Subclasses implement ``forward`` and ``output_lengths``.
+    Decoders: best path, prefix beam search, and prefix beam search with the attached character LM."""
+
+    decoders = ("greedy", "beam", "beam+lm")
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -100,4 +130,10 @@ class CTCRecognizer(Recognizer):
         self.check_decoder(decoder)
         logits = self(images, widths)
         lengths = self.output_lengths(widths).clamp(max=logits.shape[1])
-        return [self.charset.decode(ids) for ids in ctc_greedy_decode(logits, lengths)]
+        if decoder == "greedy":
+            ids = ctc_greedy_decode(logits, lengths)
+        else:
+            lm = self.fusion_lm(logits.device) if decoder == "beam+lm" else None
+            ids = ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, self.beam_width, lm=lm,
+                                         weight=self.lm_weight if lm else 0.0, bonus=self.lm_bonus if lm else 0.0)
+        return [self.charset.decode(i) for i in ids]

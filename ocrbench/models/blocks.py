@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -81,31 +82,35 @@ class BiLSTM(nn.Module):
 
 # ---- shared by the sequence-to-sequence recognizers (attention_lm, cnn_transformer) -------------------------
 class ResNetLineEncoder(nn.Module):
-    """Residual conv feature extractor for a text line: ``(B, 1, H, W)`` → ``(B, W/4, dim)``.
+    """Residual conv feature extractor for a text line: ``(B, 1, H, W)`` → ``(B, W/stride, dim)``.
 
-    A stride-2 stem, then stages of :class:`BasicBlock` with strides (1,1), (2,2), (2,1), (2,1): the height
-    shrinks 16x, the width 4x (one frame per 4 columns; a character is 2 to 4 frames at any line height).
-    The remaining height is folded into channels and projected to ``dim``. ``stages`` is exposed so the
-    owner can checkpoint them (:func:`run_stages`).
+    A stride-2 stem, then one stage of :class:`BasicBlock` per entry of ``widths``/``depths``/``strides``
+    (a stage's first block has the stage's (height, width) stride). The remaining height is folded into
+    channels and projected to ``dim``. ``stages`` is exposed so the owner can checkpoint them
+    (:func:`run_stages`). The default strides shrink the height 16x and the width 4x (2 to 4 frames per
+    character at any line height); ``CPU_STRIDES`` shrink the width 8x and the height 32x and cost about a
+    quarter of the multiply-adds, for CPU budgets (a character is still about 2 frames at 32 px).
     """
 
-    stride = 4
+    STRIDES = ((1, 1), (2, 2), (2, 1), (2, 1))
+    CPU_STRIDES = ((2, 2), (2, 2), (2, 1), (2, 1))
 
     def __init__(self, input_height: int, dim: int, widths: Sequence[int] = (32, 64, 96, 128),
-                 depths: Sequence[int] = (1, 1, 1, 1)):
+                 depths: Sequence[int] = (1, 1, 1, 1), strides: Sequence[tuple[int, int]] = STRIDES):
         super().__init__()
-        strides = [(1, 1), (2, 2), (2, 1), (2, 1)]
         stages, c_in = [conv_bn_act(1, widths[0], stride=2)], widths[0]
-        for c_out, depth, stride in zip(widths, depths, strides):
+        for c_out, depth, stride in zip(widths, depths, strides, strict=True):
             blocks = [BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else (1, 1)) for i in range(depth)]
             stages.append(nn.Sequential(*blocks))
             c_in = c_out
         self.stages = nn.ModuleList(stages)
-        self.proj = nn.Linear(widths[-1] * max(1, -(-input_height // 16)), dim)
+        self.stride = 2 * math.prod(s[1] for s in strides)
+        height_stride = 2 * math.prod(s[0] for s in strides)
+        self.proj = nn.Linear(widths[-1] * max(1, -(-input_height // height_stride)), dim)
         self.out_features = dim
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
-        return strided_length(widths, self.stride)
+        return strided_length(widths, self.stride)  # every stride-2 conv has 'same' padding: ceil(w / 2)
 
     def forward(self, images: torch.Tensor, checkpointing: bool = False) -> torch.Tensor:
         return self.proj(collapse_height(run_stages(self.stages, images, checkpointing)))

@@ -1,0 +1,319 @@
+"""Integrity of user-supplied data: file checks, ``--skip-bad`` counting, ``ocrbench data check``, line caches.
+
+Rules every loader of real data follows:
+
+* known files are checked (sizes at load time, checksums in ``ocrbench data check``), and a corrupt or
+  unreadable file is a :class:`~ocrbench.errors.DataError` naming the file;
+* with ``data.skip_bad`` (``--skip-bad``) an unreadable line image is skipped instead, and **counted**:
+  ``dataset.integrity`` (``{"bad_files": n, "bad_examples": [...]}``, see :func:`integrity_summary`) goes
+  into the result row; nothing is dropped silently;
+* decoded lines are resized to ``cfg.height`` once and cached (:class:`CachedLines`), so later epochs and
+  runs read one ``.npz`` instead of thousands of scans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..errors import DataError, UnknownNameError
+from .base import LineSample, resize_to_height
+from .registry import DataConfig
+
+SKIP_HINT = "use --skip-bad (data.skip_bad=true) to skip unreadable files; they are counted in the results"
+
+
+# ---- files ------------------------------------------------------------------------------------------------
+def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_known_file(path: str | Path, size: int | None = None, sha256: str | None = None,
+                     md5: str | None = None) -> str | None:
+    """What is wrong with ``path`` (missing, wrong size, wrong checksum), or None when it matches."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return f"size {actual} bytes, expected {size} (truncated or a different version)"
+    if sha256 and file_hash(path, "sha256") != sha256:
+        return "sha256 checksum does not match (corrupt or a different version)"
+    if md5 and file_hash(path, "md5") != md5:
+        return "md5 checksum does not match (corrupt or a different version)"
+    return None
+
+
+def check_image(path: str | Path) -> str | None:
+    """Why ``path`` is not a readable image, or None. Decodes the pixels (a truncated file fails here)."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    if path.stat().st_size == 0:
+        return "empty file"
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        return f"unreadable image ({type(e).__name__}: {e})"
+    return None
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """An image file as uint8 grayscale (as stored: scans have dark ink); DataError names a bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    except Exception as e:
+        raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
+
+
+def files_digest(paths: Iterable[str | Path]) -> str:
+    """Cheap identity of a set of files (path, size, mtime) for cache keys: an edited file changes it."""
+    h = hashlib.sha1()
+    for p in paths:
+        p = Path(p)
+        st = p.stat() if p.exists() else None
+        h.update(f"{p}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_base(cfg: DataConfig) -> Path:
+    return Path(cfg.cache_dir or os.environ.get("OCRBENCH_CACHE") or Path.home() / ".cache" / "ocrbench")
+
+
+# ---- bad files --------------------------------------------------------------------------------------------
+@dataclass
+class BadFile:
+    path: str
+    reason: str
+    item: str = ""  # the line id(s) it held
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" + (f" (line {self.item})" if self.item else "")
+
+
+def integrity_summary(dataset) -> dict:
+    """The fields a result row gets about skipped data: ``bad_files`` (a count) and a few examples."""
+    bad = getattr(dataset, "bad_files", None) or []
+    return {"bad_files": len(bad), "bad_examples": [str(b) for b in bad[:5]]}
+
+
+# ---- the line cache ---------------------------------------------------------------------------------------
+class CachedLines(Dataset):
+    """Base of datasets whose lines are decoded from files (or generated) once, resized to ``cfg.height``
+    and cached as one ``.npz`` under ``<cache>/lines/``.
+
+    A subclass sets ``self.charset`` and implements :meth:`render_all`, yielding
+    ``(id, image_or_None, text, source_path, error)`` for every line in order (``image`` uint8, ink bright,
+    any height); an ``error`` with ``cfg.skip_bad`` is recorded in :attr:`bad_files` and the line skipped,
+    without it a :class:`DataError` names the file. The cache key holds the config height, ``skip_bad`` and
+    whatever ``key_info`` the subclass passes (its files' digest), so editing data invalidates it.
+    """
+
+    def __init__(self, name: str, cfg: DataConfig, key_info: dict, ids: list[str] | None = None):
+        self.cfg = cfg
+        self.key_info = {**key_info, "height": cfg.height, "skip_bad": cfg.skip_bad}
+        self.cache_path = cache_base(cfg) / "lines" / f"{name}-{stable_hash(self.key_info)}.npz"
+        self._ids = ids
+        self._data: dict[str, Any] | None = None
+
+    def render_all(self) -> Iterator[tuple[str, np.ndarray | None, str, Path | None, str | None]]:
+        raise NotImplementedError
+
+    def sample_meta(self, index: int) -> dict:
+        return {"id": self._load()["ids"][index]}
+
+    # -- access --
+    def __len__(self) -> int:
+        return len(self._load()["widths"])
+
+    def __getitem__(self, index: int) -> LineSample:
+        data = self._load()
+        if not 0 <= index < len(data["widths"]):
+            raise IndexError(f"index {index} out of range for {len(data['widths'])} lines")
+        a, b = data["offsets"][index], data["offsets"][index + 1]
+        image = data["pixels"][a:b].reshape(self.cfg.height, -1)
+        return LineSample(image, data["texts"][index], self.sample_meta(index))
+
+    @property
+    def bad_files(self) -> list[BadFile]:
+        return [BadFile(**b) for b in self._load()["bad"]]
+
+    @property
+    def integrity(self) -> dict:
+        return integrity_summary(self)
+
+    def _record_index(self, index: int) -> int:
+        """Position in the subclass's own record list of cached line ``index`` (skipped lines shift it)."""
+        return int(self._load()["record"][index])
+
+    # -- building --
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            try:
+                self._data = load_lines(self.cache_path, self.key_info, self.cfg.height)
+            except FileNotFoundError:
+                self._data = self._build()
+            except Exception:  # a corrupt cache is rebuilt, never trusted
+                self.cache_path.unlink(missing_ok=True)
+                self._data = self._build()
+        return self._data
+
+    def _build(self) -> dict[str, Any]:
+        images, texts, ids, record, bad = [], [], [], [], []
+        for k, (item, image, text, source, error) in enumerate(self.render_all()):
+            if error is not None:
+                if not self.cfg.skip_bad:
+                    raise DataError(f"{source}: {error} (line {item}); {SKIP_HINT}")
+                bad.append({"path": str(source), "reason": error, "item": item})
+                continue
+            images.append(resize_to_height(image, self.cfg.height))
+            texts.append(text)
+            ids.append(item)
+            record.append(k)
+        save_lines(self.cache_path, images, texts, ids, record, bad, self.key_info)
+        return load_lines(self.cache_path, self.key_info, self.cfg.height)
+
+
+def save_lines(path: Path, images: list[np.ndarray], texts: list[str], ids: list[str], record: list[int],
+               bad: list[dict], key_info: dict) -> None:
+    """One flat pixel buffer + widths + texts + ids; written to a temp file and renamed (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    as_bytes = lambda obj: np.frombuffer(json.dumps(obj, sort_keys=True, default=str).encode(), np.uint8)  # noqa: E731
+    arrays = {
+        "pixels": np.concatenate([im.ravel() for im in images]) if images else np.zeros(0, np.uint8),
+        "widths": np.array([im.shape[1] for im in images], dtype=np.int32),
+        "record": np.array(record, dtype=np.int64),
+        "texts": as_bytes(texts), "ids": as_bytes(ids), "bad": as_bytes(bad), "key": as_bytes(key_info),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # uncompressed: fast to read every epoch
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_lines(path: Path, key_info: dict, height: int) -> dict[str, Any]:
+    """The cached arrays, checked against the key and for consistent sizes (ValueError when not)."""
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in ("pixels", "widths", "record", "texts", "ids", "bad", "key")}
+    decode = lambda a: json.loads(a.tobytes().decode())  # noqa: E731
+    if decode(data["key"]) != json.loads(json.dumps(key_info, sort_keys=True, default=str)):
+        raise ValueError("cache key does not match")
+    texts, ids, bad = decode(data["texts"]), decode(data["ids"]), decode(data["bad"])
+    n = len(data["widths"])
+    if not (len(texts) == len(ids) == len(data["record"]) == n) or data["pixels"].size != height * int(
+            data["widths"].sum()):
+        raise ValueError("cache arrays have inconsistent sizes")
+    offsets = np.concatenate([[0], np.cumsum(data["widths"].astype(np.int64) * height)])
+    return {"pixels": data["pixels"], "offsets": offsets, "widths": data["widths"], "record": data["record"],
+            "texts": texts, "ids": ids, "bad": bad}
+
+
+# ---- ocrbench data check ----------------------------------------------------------------------------------
+@dataclass
+class CheckReport:
+    """Result of ``ocrbench data check NAME --root PATH``."""
+
+    dataset: str
+    root: Path | None
+    ok: bool = True
+    counts: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    bad_files: list[BadFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    hint: str = ""
+
+    def fail(self, problem: str, hint: str = "") -> None:
+        self.ok = False
+        self.problems.append(problem)
+        if hint:
+            self.hint = hint
+
+    def bad(self, path: str | Path, reason: str, item: str = "") -> None:
+        self.bad_files.append(BadFile(str(path), reason, item))
+
+    def as_dict(self, skip_bad: bool = False) -> dict:
+        ok = self.ok and (skip_bad or not self.bad_files)
+        return {"dataset": self.dataset, "root": str(self.root) if self.root else None, "ok": ok,
+                "counts": self.counts, "problems": self.problems, "bad_files": len(self.bad_files),
+                "bad_examples": [str(b) for b in self.bad_files[:20]], "notes": self.notes, "hint": self.hint,
+                "text": self.text(skip_bad)}
+
+    def text(self, skip_bad: bool = False) -> str:
+        ok = self.ok and (skip_bad or not self.bad_files)
+        where = f" at {self.root}" if self.root else ""
+        lines = [f"{self.dataset}{where}: {'OK' if ok else 'PROBLEMS FOUND'}"]
+        lines += [f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}" for k, v in self.counts.items()]
+        lines += [f"  problem: {p}" for p in self.problems]
+        if self.bad_files:
+            verdict = "skipped and counted with --skip-bad" if skip_bad else f"fail loading ({SKIP_HINT})"
+            lines.append(f"  {len(self.bad_files)} bad file(s), which {verdict}:")
+            lines += [f"    {b}" for b in self.bad_files[:20]]
+            if len(self.bad_files) > 20:
+                lines.append(f"    ... and {len(self.bad_files) - 20} more")
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.hint:
+            lines.append(f"  what to do: {self.hint}")
+        return "\n".join(lines)
+
+
+CheckFn = Callable[..., CheckReport]
+_CHECKS: dict[str, CheckFn] = {}
+
+
+def register_check(name: str) -> Callable[[CheckFn], CheckFn]:
+    """Decorator: ``fn(root, **options) -> CheckReport`` validates dataset ``name``'s files."""
+
+    def wrap(fn: CheckFn) -> CheckFn:
+        if name in _CHECKS:
+            raise ValueError(f"a check for {name!r} is already registered")
+        _CHECKS[name] = fn
+        return fn
+
+    return wrap
+
+
+def run_check(name: str, root: str | Path | None, **options) -> CheckReport:
+    """Validate the files of dataset ``name`` (``kind:PATH`` sets the root)."""
+    from .registry import dataset_info, list_datasets
+
+    kind, sep, path = name.partition(":")
+    root = path if sep and path else root
+    info = dataset_info(kind)  # an unknown name lists the valid ones
+    if kind not in _CHECKS:
+        if not info.needs_root:
+            report = CheckReport(kind, None)
+            report.notes.append(f"{kind} is generated or embedded; there are no user files to check")
+            return report
+        raise UnknownNameError("checkable dataset", kind, [n for n in list_datasets() if n in _CHECKS])
+    if root is None:
+        report = CheckReport(kind, None)
+        report.fail("no folder given", f"pass --root PATH (the folder holding {kind})")
+        return report
+    return _CHECKS[kind](Path(root).expanduser(), **options)

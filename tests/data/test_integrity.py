@@ -1,0 +1,112 @@
+"""File checks, --skip-bad counting, the checked line cache, `ocrbench data check` / `data info`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocrbench.cli import main
+from ocrbench.data import integrity
+from ocrbench.data.registry import DataConfig
+from ocrbench.errors import DataError, UnknownNameError
+
+
+@pytest.fixture
+def png(tmp_path) -> Path:
+    path = tmp_path / "ok.png"
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8), (16, 1))).save(path)
+    return path
+
+
+def test_check_known_file(png):
+    data = png.read_bytes()
+    assert integrity.check_known_file(png, len(data), hashlib.sha256(data).hexdigest(),
+                                      hashlib.md5(data).hexdigest()) is None
+    assert "size" in integrity.check_known_file(png, len(data) + 1)
+    assert "sha256" in integrity.check_known_file(png, sha256="0" * 64)
+    assert "md5" in integrity.check_known_file(png, md5="0" * 32)
+    assert integrity.check_known_file(png.with_name("gone.png")) == "missing"
+
+
+def test_check_image_decodes_pixels(png, tmp_path):
+    assert integrity.check_image(png) is None
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(png.read_bytes()[:-30])
+    assert "unreadable" in integrity.check_image(truncated)
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert integrity.check_image(tmp_path / "empty.png") == "empty file"
+    with pytest.raises(DataError, match="truncated.png"):
+        integrity.read_gray(truncated)
+    assert integrity.read_gray(png).shape == (16, 64)
+
+
+class Toy(integrity.CachedLines):
+    """Three lines, the second from a broken file."""
+
+    renders = 0
+
+    def __init__(self, cfg: DataConfig):
+        self.charset = None
+        super().__init__("toy", cfg, {"toy": 1})
+
+    def render_all(self):
+        Toy.renders += 1
+        yield "a", np.full((10, 20), 255, np.uint8), "a", Path("a.png"), None
+        yield "b", None, "b", Path("/data/b.png"), "unreadable image (OSError: broken)"
+        yield "c", np.full((20, 20), 255, np.uint8), "c", Path("c.png"), None
+
+
+def test_bad_file_fails_naming_it_unless_skip_bad(tmp_path):
+    cfg = DataConfig(height=8, cache_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"/data/b.png: unreadable.*--skip-bad"):
+        len(Toy(cfg))
+    ds = Toy(replace(cfg, skip_bad=True))
+    assert len(ds) == 2 and [ds[i].text for i in range(2)] == ["a", "c"]
+    assert ds[1].image.shape == (8, 8) and ds._record_index(1) == 2
+    assert ds.integrity == {"bad_files": 1, "bad_examples": ["/data/b.png: unreadable image (OSError: broken) "
+                                                             "(line b)"]}
+
+
+def test_cache_keeps_the_count_and_a_corrupt_cache_is_rebuilt(tmp_path):
+    cfg = DataConfig(height=8, cache_dir=str(tmp_path), skip_bad=True)
+    Toy.renders = 0
+    first = Toy(cfg)
+    assert len(first) == 2
+    again = Toy(cfg)
+    assert len(again) == 2 and again.integrity["bad_files"] == 1 and Toy.renders == 1  # read from the cache
+    again.cache_path.write_bytes(b"garbage")
+    rebuilt = Toy(cfg)
+    assert len(rebuilt) == 2 and Toy.renders == 2
+    assert Toy(replace(cfg, height=16)).cache_path != first.cache_path
+
+
+def test_integrity_summary_of_a_dataset_without_files():
+    assert integrity.integrity_summary(object()) == {"bad_files": 0, "bad_examples": []}
+
+
+def test_run_check_names(tmp_path):
+    with pytest.raises(UnknownNameError, match="Did you mean: iam"):
+        integrity.run_check("iamm", tmp_path)
+    assert "generated" in integrity.run_check("synth-lines", None).notes[0]
+    report = integrity.run_check("alto", None)
+    assert not report.ok and "--root" in report.hint
+    report = integrity.run_check(f"alto:{tmp_path}", None)  # kind:PATH sets the root
+    assert not report.ok and str(tmp_path) in report.problems[0]
+
+
+def test_cli_check_and_info(tmp_path, capsys):
+    assert main(["data", "check", "pagexml", "--root", str(tmp_path), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is False and "no PAGE XML" in out["problems"][0] and out["hint"]
+    assert main(["data", "info", "emnist-lines", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["needs_root"] and "62" in info["charset"] and "test_size" in info["sizes"]
+    assert main(["list", "datasets", "--json"]) == 0
+    names = {d["name"] for d in json.loads(capsys.readouterr().out)["datasets"]}
+    assert {"iam", "emnist", "emnist-lines", "alto", "pagexml"} <= names
