@@ -101,7 +101,8 @@ def prepare_model(name: str, kwargs, cfg: SuiteConfig):
     return model, train_set
 
 
-def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+    """Datasets, a fresh model, its run folder (with the resolved config) and training: what every task shares."""
     model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
     test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
     out = run_dir(entry, cfg)
@@ -109,7 +110,12 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
     atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
     result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
                    progress=progress)
-    common = {**base, "status": "ok", "params": model.num_params(), "steps": result.steps,
+    return model, train_set, test_set, result, out
+
+
+def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress)
+    common = {**base, "status": "ok", "task": "recognition", "params": model.num_params(), "steps": result.steps,
               "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
               "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
               "checkpoint": str(out / "checkpoint.pt"), **skipped_data(train_set, test_set)}
@@ -168,13 +174,7 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
         raise UserError(f"{entry.name} is a text-line detector and needs a page dataset, not {cfg.data.name!r}: "
                         "e.g. --dataset synth-pages --set data.height=384 --set data.train_size=300 "
                         "--set data.test_size=50 (or a suite entry with data: {name: synth-pages, ...})")
-    model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
-    test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
-    out = run_dir(entry, cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
-    result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
-                   progress=progress)
+    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress)
     ev = evaluate_detector(model, test_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
                            precision=cfg.train.precision, progress=progress)
     return [{**base, "status": "ok", "task": "detection", "params": model.num_params(), "steps": result.steps,

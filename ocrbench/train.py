@@ -237,18 +237,23 @@ def _train_step(model, batch, optimizer, scaler, cfg: TrainConfig, state: TrainS
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"loss is {loss.item()} at step {state.step}: training stopped "
                                f"(try a lower lr than {cfg.lr}, or fp32)")
+    optimizer_step(model, loss, optimizer, scaler, cfg.grad_clip)
+    return loss.item()
+
+
+def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: float) -> None:
+    """Backward, clip the global gradient norm, step (through the GradScaler for fp16)."""
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(optimizer)
         scaler.update()
     else:
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-    return loss.item()
 
 
 def _fit_to_budget(state: TrainState, cfg: TrainConfig, start_step: int) -> int:

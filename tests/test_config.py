@@ -2,6 +2,7 @@ import pytest
 
 from ocrbench.commands.common import CONFIG_DIR
 from ocrbench.config import ConfigError, ModelEntry, SuiteConfig, for_model, load_suite, parse_override
+from ocrbench.data import create_dataset, dataset_info
 from ocrbench.models import list_models
 
 
@@ -11,7 +12,9 @@ def test_shipped_configs_load_and_name_registered_models(path):
     assert cfg.models, f"{path.name} lists no models"
     for entry in cfg.models:
         assert entry.name in list_models(), f"{path.name}: unknown model {entry.name}"
-        for_model(entry, cfg)  # per-model overrides are valid fields
+        resolved = for_model(entry, cfg)  # per-model overrides are valid fields
+        if not dataset_info(resolved.data.name).needs_root:
+            create_dataset(resolved.data.name, "test", resolved.data)  # options valid (generation is lazy)
 
 
 def test_unknown_field_is_named_with_valid_fields():

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError, UnknownNameError
 from .base import LineSample, resize_to_height
+from .cache import cache_home, save_npz
 from .registry import DataConfig
 
 SKIP_HINT = "use --skip-bad (data.skip_bad=true) to skip unreadable files; they are counted in the results"
@@ -100,7 +99,7 @@ def stable_hash(obj: Any) -> str:
 
 
 def cache_base(cfg: DataConfig) -> Path:
-    return Path(cfg.cache_dir or os.environ.get("OCRBENCH_CACHE") or Path.home() / ".cache" / "ocrbench")
+    return cache_home(cfg.cache_dir)
 
 
 # ---- bad files --------------------------------------------------------------------------------------------
@@ -200,7 +199,6 @@ class CachedLines(Dataset):
 def save_lines(path: Path, images: list[np.ndarray], texts: list[str], ids: list[str], record: list[int],
                bad: list[dict], key_info: dict) -> None:
     """One flat pixel buffer + widths + texts + ids; written to a temp file and renamed (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     as_bytes = lambda obj: np.frombuffer(json.dumps(obj, sort_keys=True, default=str).encode(), np.uint8)  # noqa: E731
     arrays = {
         "pixels": np.concatenate([im.ravel() for im in images]) if images else np.zeros(0, np.uint8),
@@ -208,14 +206,7 @@ def save_lines(path: Path, images: list[np.ndarray], texts: list[str], ids: list
         "record": np.array(record, dtype=np.int64),
         "texts": as_bytes(texts), "ids": as_bytes(ids), "bad": as_bytes(bad), "key": as_bytes(key_info),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # uncompressed: fast to read every epoch
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npz(path, arrays, compressed=False)  # uncompressed: fast to read every epoch
 
 
 def load_lines(path: Path, key_info: dict, height: int) -> dict[str, Any]:

@@ -31,13 +31,11 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +46,7 @@ from torch.utils.data import Dataset
 from ..errors import UserError
 from . import hershey
 from .base import LineSample
+from .cache import cache_home, render_in_order, save_npz
 from .registry import DataConfig, register_dataset
 
 GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
@@ -417,33 +416,16 @@ def _render_range(args: tuple[str, int, int, int, int, dict]) -> list[tuple[np.n
 def generate(split: str, size: int, seed: int, height: int, options: Mapping[str, Any], workers: int = 1,
              progress: bool = True, chunk: int = 64) -> list[tuple[np.ndarray, str, int]]:
     """Render samples 0..size-1 in order; identical for any ``workers`` since each sample seeds itself."""
-    from tqdm.auto import tqdm
-
     jobs = [(split, a, min(a + chunk, size), seed, height, dict(options)) for a in range(0, size, chunk)]
-    bar = tqdm(total=size, desc=f"synth-lines {split}", unit="line", disable=not progress, leave=False)
-    out: list = []
-    if workers > 1 and len(jobs) > 1:
-        with get_context().Pool(workers) as pool:
-            for part in pool.imap(_render_range, jobs):
-                out.extend(part)
-                bar.update(len(part))
-    else:
-        for job in jobs:
-            part = _render_range(job)
-            out.extend(part)
-            bar.update(len(part))
-    bar.close()
-    return out
+    return render_in_order(_render_range, jobs, size, f"synth-lines {split}", "line", workers, progress)
 
 
 def cache_root(cfg: DataConfig) -> Path:
-    root = cfg.cache_dir or os.environ.get("OCRBENCH_CACHE") or Path.home() / ".cache" / "ocrbench"
-    return Path(root) / "synth-lines" / f"v{GENERATOR_VERSION}"
+    return cache_home(cfg.cache_dir) / "synth-lines" / f"v{GENERATOR_VERSION}"
 
 
 def save_cache(path: Path, samples: list[tuple[np.ndarray, str, int]], key_info: dict) -> None:
     """One flat uint8 pixel buffer + widths + newline-joined texts; written to a temp file, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "pixels": np.concatenate([img.ravel() for img, _, _ in samples]) if samples else np.zeros(0, np.uint8),
         "widths": np.array([img.shape[1] for img, _, _ in samples], dtype=np.int32),
@@ -451,14 +433,7 @@ def save_cache(path: Path, samples: list[tuple[np.ndarray, str, int]], key_info:
         "texts": np.frombuffer("\n".join(t for _, t, _ in samples).encode("utf-8"), dtype=np.uint8),
         "key": np.frombuffer(json.dumps(key_info, sort_keys=True).encode(), dtype=np.uint8),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npz(path, arrays)
 
 
 def load_cache(path: Path, key_info: dict, height: int) -> dict[str, Any]:

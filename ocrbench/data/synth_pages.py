@@ -31,12 +31,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from torch.utils.data import Dataset
 
 from ..errors import UserError
 from . import synth_lines as sl
+from .cache import cache_home, render_in_order, save_npz
 from .registry import DataConfig, register_dataset
 
 PAGES_VERSION = 2  # bump whenever a change alters any generated page, box or text
@@ -345,33 +344,16 @@ def _render_range(args: tuple) -> list[tuple[np.ndarray, np.ndarray, list[str]]]
 def generate(split: str, size: int, seed: int, height: int, options: Mapping[str, Any], workers: int = 1,
              progress: bool = True, chunk: int = 16) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
     """Render pages 0..size-1 in order; identical for any ``workers`` since each page seeds itself."""
-    from tqdm.auto import tqdm
-
     jobs = [(split, a, min(a + chunk, size), seed, height, dict(options)) for a in range(0, size, chunk)]
-    bar = tqdm(total=size, desc=f"synth-pages {split}", unit="page", disable=not progress, leave=False)
-    out: list = []
-    if workers > 1 and len(jobs) > 1:
-        with get_context().Pool(workers) as pool:
-            for part in pool.imap(_render_range, jobs):
-                out.extend(part)
-                bar.update(len(part))
-    else:
-        for job in jobs:
-            part = _render_range(job)
-            out.extend(part)
-            bar.update(len(part))
-    bar.close()
-    return out
+    return render_in_order(_render_range, jobs, size, f"synth-pages {split}", "page", workers, progress)
 
 
 def cache_root(cfg: DataConfig) -> Path:
-    root = cfg.cache_dir or os.environ.get("OCRBENCH_CACHE") or Path.home() / ".cache" / "ocrbench"
-    return Path(root) / "synth-pages" / f"v{PAGES_VERSION}-{sl.GENERATOR_VERSION}"
+    return cache_home(cfg.cache_dir) / "synth-pages" / f"v{PAGES_VERSION}-{sl.GENERATOR_VERSION}"
 
 
 def save_cache(path: Path, pages: list[tuple[np.ndarray, np.ndarray, list[str]]], key_info: dict) -> None:
     """Flat pixel buffer + widths, flat boxes + counts, newline-joined texts; temp file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "pixels": np.concatenate([p.ravel() for p, _, _ in pages]) if pages else np.zeros(0, np.uint8),
         "widths": np.array([p.shape[1] for p, _, _ in pages], dtype=np.int32),
@@ -380,14 +362,7 @@ def save_cache(path: Path, pages: list[tuple[np.ndarray, np.ndarray, list[str]]]
         "texts": np.frombuffer("\n".join(t for _, _, ts in pages for t in ts).encode("utf-8"), dtype=np.uint8),
         "key": np.frombuffer(json.dumps(key_info, sort_keys=True).encode(), dtype=np.uint8),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npz(path, arrays)
 
 
 def load_cache(path: Path, key_info: dict, height: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..config import LMConfig, config_hash
+from ..data.cache import cache_home
 from ..errors import UserError
 from ..runtime import resolve_device
 from ..train import one_cycle_factor
@@ -50,7 +51,7 @@ class LMScore:
 
 
 def cache_root(cache_dir: str | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("OCRBENCH_CACHE") or Path.home() / ".cache" / "ocrbench") / "lm"
+    return cache_home(cache_dir) / "lm"
 
 
 def default_lm_path(cfg: LMConfig, chars: str, cache_dir: str | None = None) -> Path:

@@ -1,8 +1,7 @@
 """Model registry and the reference models. Importing this package registers every model in it."""
 
-from . import crnn, line_cnn, resnet_ctc  # noqa: F401  (each module registers its models)
-from . import yolo_lines  # noqa: F401  (text-line detector)
-from . import attention_lm, cnn_transformer  # noqa: F401  (sequence-to-sequence recognizers)
+# Each model module registers its models when imported: add a new model's module to this line.
+from . import attention_lm, cnn_transformer, crnn, line_cnn, resnet_ctc, yolo_lines  # noqa: F401
 from .base import CTCRecognizer, ModelInfo, Recognizer
 from .registry import create_model, list_models, model_task, register_model
 

@@ -10,7 +10,11 @@ additive (Bahdanau) energies ``v·tanh(W_k k_j + W_q h_t + W_f f_j)`` where ``f`
 previous step's attention weights. A text line is read left to right, and the location term lets the decoder
 learn "move a little to the right of where I looked last" instead of finding its place by content alone,
 which on lines with repeated letters and words is what makes purely content-based attention skip or repeat.
-The first step's "previous attention" is the first frame, so reading starts at the left edge.
+The first step's "previous attention" is the first frame, so reading starts at the left edge. A fixed
+monotonic prior (see :class:`LocationAttention`) adds the expectation "about one character to the right"
+from the first step on. Measured on synth-lines at 32 px, batch 16: without it the small model was still
+repeating "the the the" after 225 steps (lr 1e-3); with it (lr 2e-3) its greedy CER on 100 test lines
+was 0.72 after 400 steps and 0.65 after 700 (crnn_small under the same schedule: 0.75 and 0.69).
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def _loss(workload: Workload, batch, dev: torch.device, precision: str) -> torch
 def make_train_step(workload: Workload, batch, dev: torch.device, precision: str):
     """The recipe's step (ocrbench.train) without its per-step ``loss.item()`` check, which would
     synchronise the device every step."""
-    from ..train import make_optimizer
+    from ..train import make_optimizer, optimizer_step
 
     cfg = TrainConfig()
     model = workload.model
@@ -252,18 +252,7 @@ def make_train_step(workload: Workload, batch, dev: torch.device, precision: str
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     def step():
-        loss = _loss(workload, batch, dev, precision)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+        optimizer_step(model, _loss(workload, batch, dev, precision), optimizer, scaler, cfg.grad_clip)
 
     return step
 
