@@ -205,22 +205,26 @@ def _write_table(table: pd.DataFrame, csv: Path, js: Path) -> None:
 
 
 def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path | None:
-    """CER against parameters and against training throughput, one point per model and decoder."""
+    """CER against parameters and against training throughput, one point per model (best decoder)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:  # plotting is an optional extra: pip install ocrbench[plot]
         return None
+    # one point per model (its best decoder), so labels stay readable
+    best_per_model = table.loc[table.groupby("model")["cer"].idxmin()]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, (col, label) in zip(axes, [("params_m", "parameters (millions)"),
                                        ("train_lines_per_s", "training throughput (lines/s)")]):
-        for _, row in table.iterrows():
+        for _, row in best_per_model.iterrows():
             ax.scatter(row[col], row["cer"], s=40)
             ax.annotate(f"{row['model']} ({row['decoder']})", (row[col], row["cer"]), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("CER (lower is better)")
         ax.grid(alpha=0.3)
