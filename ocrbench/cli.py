@@ -13,6 +13,7 @@ import sys
 
 from .commands import COMMANDS
 from .errors import UserError
+from .progress import set_quiet
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_quiet(getattr(args, "quiet", False))
     try:
         result = args.handler(args)
     except UserError as e:
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ocrbench: interrupted; finished results are kept, rerun to resume", file=sys.stderr)
         return 130
+    finally:
+        set_quiet(False)  # main() may be called again in this process (tests, notebooks)
     if getattr(args, "json", False):
         print(json.dumps(result, default=str))
     elif isinstance(result, dict) and result.get("text"):

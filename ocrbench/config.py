@@ -22,6 +22,8 @@ from .data.registry import DataConfig
 from .errors import UserError
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+LOCAL_RESULTS = "local"  # a user's own results, one folder per suite (git-ignored)
+REFERENCE_RESULTS = "results"  # the committed reference results, one folder per suite
 
 
 class ConfigError(UserError):
@@ -32,8 +34,10 @@ class ConfigError(UserError):
 class TrainConfig:
     """The fixed, shared training recipe: every model of a suite gets the same one."""
 
-    steps: int = 3000  # optimizer steps; with max_minutes, the smaller of the two budgets applies
-    max_minutes: float | None = None  # wall-clock budget for training (the schedule is fitted to it)
+    steps: int = 3000  # the budget: optimizer steps of batch_size lines, the same on every machine
+    # a safety limit only: a run still training after max_minutes stops, is recorded as truncated and never
+    # ranked (accuracy must not depend on the machine's speed or load)
+    max_minutes: float | None = None
     batch_size: int = 16
     lr: float = 1e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-2
@@ -47,6 +51,7 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between checkpoints (resume granularity)
     num_workers: int = 0  # DataLoader workers
     eval_batch_size: int = 32
+    eval_every: int = 0  # steps between validation CERs (the curve and time-to-CER figures); 0: at the end only
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -63,8 +68,11 @@ class LMConfig:
     """Beam search and the character language model of the ``beam`` and ``beam+lm`` decoders."""
 
     checkpoint: str | None = None  # a trained LM (`ocrbench lm train --out`); default: trained once, cached in <cache>/lm
-    weight: float = 0.3  # shallow-fusion weight λ: score = log p_model + λ log p_LM (+ bonus per character)
-    bonus: float = 0.0  # added per emitted character under beam+lm; offsets the LM's preference for short outputs
+    # Shallow fusion: score = log p_model + weight · log p_LM (+ ctc_bonus per character for CTC models, whose
+    # prefix search has no end-of-line probability to stop the LM from favouring short outputs). Tuned on the
+    # synth-lines val split with models of the quick budget (CTC: CER 0.611 -> 0.562; attention: no gain).
+    weight: float = 0.1
+    ctc_bonus: float = 1.0
     beam_width: int = 5
     # LM size and training: one LSTM layer of 128 units, 2000 steps of 32 random lines (~1.7M characters, under
     # half of the training text) in about a minute on one CPU core. Measured at equal CPU time, this beat 256 units
@@ -108,12 +116,35 @@ class SuiteConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_split: str = "test"
+    # every recognizer is also evaluated (never trained, tuned or selected) on these line datasets' test
+    # splits, e.g. the real handwriting of stanford-memorials: how far the training data transfers
+    eval_sets: tuple[str, ...] = ()
+    seeds: int = 1  # every model is trained with seeds train.seed, train.seed + 1, ... (mean and interval)
     lm: LMConfig = field(default_factory=LMConfig)
-    results_dir: str = "results"
+    # where records go: "" = local/<suite name> (git-ignored, the user's own runs); the committed reference
+    # of a suite is results/<suite name> (reference_dir), which a run is compared with but never writes to
+    results_dir: str = ""
+    reference_dir: str = ""
     runs_dir: str = "runs"  # checkpoints and per-run files (not committed)
     # after training, profile each recognizer (MACs, lines/s, memory) into results/profiles.jsonl for the
     # leaderboard's cost columns; a few seconds per model on a CPU
     profile: bool = True
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise ConfigError(f"seeds must be >= 1, got {self.seeds}")
+
+    @property
+    def results_path(self) -> Path:
+        return Path(self.results_dir or Path(LOCAL_RESULTS) / self.name)
+
+    @property
+    def reference_path(self) -> Path:
+        return Path(self.reference_dir or Path(REFERENCE_RESULTS) / self.name)
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(self.train.seed + i for i in range(self.seeds))
 
 
 def _from_mapping(cls, data: Mapping[str, Any], where: str):
@@ -158,10 +189,20 @@ def _coerce(hint, value, where: str):
     if hint in (int, float, str):
         if hint is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if hint is float and isinstance(value, str):
+            value = _yaml_exponent(value)  # YAML 1.1 reads 5e-4 (no dot) as a string
         if not isinstance(value, hint) or isinstance(value, bool):
             raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
         return value
     return value
+
+
+def _yaml_exponent(text: str):
+    """``"5e-4"`` → 0.0005; any other string is returned unchanged (and rejected by the caller)."""
+    try:
+        return float(text) if any(c.isdigit() for c in text) else text
+    except ValueError:
+        return text
 
 
 def load_suite(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SuiteConfig:

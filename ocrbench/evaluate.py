@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .metrics import ErrorCounts
+from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, sync
 
 
@@ -43,7 +43,7 @@ def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int =
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         collate_fn=make_collator(model, model.charset, model.info.input_height))
     counts, seconds, examples = ErrorCounts(), 0.0, []
-    for batch in tqdm(loader, disable=not progress, desc=f"eval {decoder}", leave=False):
+    for batch in progress_bar(loader, progress, desc=f"eval {decoder}"):
         batch = batch.to(dev)
         t0 = time.perf_counter()
         with autocast(dev, precision):

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .data.base import LineSample
 from .data.synth_pages import PageSample
 from .errors import DataError, UserError
 from .metrics import DetectionCounts, ErrorCounts
 from .models.detection import resize_page
+from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, sync
 
 MAX_PIXELS = 1_000_000_000  # refuse only absurd images (Pillow's own bomb guard stops at ~179 MP)
@@ -193,7 +193,7 @@ def evaluate_detector(model, dataset: Dataset, batch_size: int = 8, device: str 
     threshold = model.score_threshold if score_threshold is None else score_threshold
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate)
     counts, seconds = DetectionCounts(), 0.0
-    for batch in tqdm(loader, disable=not progress, desc="eval detector", leave=False):
+    for batch in progress_bar(loader, progress, desc="eval detector"):
         batch = batch.to(dev)
         t0 = time.perf_counter()
         with autocast(dev, precision):

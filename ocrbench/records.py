@@ -1,8 +1,9 @@
 """Result records: one JSON object per line, appended atomically, each stamped with its environment.
 
 A record is written with a single ``write`` on a file opened ``O_APPEND`` and then fsync'ed, so concurrent
-writers never interleave and a killed run leaves every earlier line intact. A torn last line (power loss)
-is skipped with a warning when reading.
+writers never interleave and a killed run leaves every earlier line intact. When reading, a line that is not
+a record (a torn last line after a power loss, or valid JSON of another shape) is skipped with a warning
+naming ``file:line``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from pathlib import Path
 import torch
 
 RUNS_FILE = "runs.jsonl"
+# The keys every record has, so readers may index them: run records (suite.py ``_base_record``, ok or failed)
+# and profile rows (``kind: "profile"``, ocrbench/profile/runner.py, ok, n/a or error) name their model and
+# status; a run record also names the dataset and split it was scored on (the leaderboard's keys).
+RECORD_KEYS = ("model", "status")
+RUN_RECORD_KEYS = RECORD_KEYS + ("dataset", "split")
 
 
 def append_record(path: str | Path, record: dict) -> None:
@@ -33,6 +39,7 @@ def append_record(path: str | Path, record: dict) -> None:
 
 
 def read_records(path: str | Path) -> list[dict]:
+    """The records of a JSON-lines file, in order; lines that are not records are skipped with a warning."""
     path = Path(path)
     if not path.exists():
         return []
@@ -41,10 +48,26 @@ def read_records(path: str | Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             warnings.warn(f"{path}:{n}: skipping a malformed record (an interrupted write?)", stacklevel=2)
+            continue
+        problem = _not_a_record(record)
+        if problem:
+            warnings.warn(f"{path}:{n}: skipping a line that is not a record ({problem})", stacklevel=2)
+            continue
+        records.append(record)
     return records
+
+
+def _not_a_record(value) -> str | None:
+    """Why ``value`` (one parsed line) is not a record, or None when it is one."""
+    if not isinstance(value, dict):
+        names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        return f"{names.get(type(value), 'a number')}, not an object"
+    required = RECORD_KEYS if value.get("kind") == "profile" else RUN_RECORD_KEYS
+    missing = [k for k in required if k not in value]
+    return f"no {', '.join(missing)}" if missing else None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

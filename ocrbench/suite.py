@@ -1,8 +1,9 @@
-"""A suite: every listed model trained and evaluated under the same data and budget, one record each.
+"""A suite: every listed model trained with every seed under the same data and step budget, then evaluated.
 
-Records are appended to ``<results_dir>/runs.jsonl`` as soon as a model is done, so an interrupted suite
-keeps what it finished; running it again skips models already recorded under the same configuration and
-continues a half-trained model from its checkpoint.
+A job is one (model, seed); it owes one record per (decoder, evaluation set). Records are appended to
+``<results>/runs.jsonl`` as soon as they exist, so an interrupted suite keeps what it finished; running it
+again checks every expected record (not just one per job), continues a half-trained model from its
+checkpoint, and evaluates only what is missing.
 """
 
 from __future__ import annotations
@@ -35,34 +36,50 @@ class RunOutcome:
     model: str
     status: str  # "ok", "failed" or "skipped"
     records: list[dict]
+    seed: int = 0
 
 
 def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
-    """Identity of one model's run: the model entry, data and recipe (not the suite name or paths)."""
+    """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
+    evaluation sets, suite name or paths: those change no weights)."""
     cfg = for_model(entry, cfg)
-    if any(d.startswith("beam") for d in entry.decoders):  # beam width and LM settings change the numbers
-        return config_hash(entry, cfg.data, cfg.train, cfg.eval_split, cfg.lm)
-    return config_hash(entry, cfg.data, cfg.train, cfg.eval_split)
+    return config_hash(entry.name, entry.kwargs, cfg.data, cfg.train)
+
+
+def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
+    """:func:`run_hash` without the seed: the rows of one configuration, whose seeds a leaderboard averages."""
+    return run_hash(entry, replace(cfg, train=replace(cfg.train, seed=0)))
+
+
+def decoder_hash(decoder: str, lm_cfg: LMConfig) -> str:
+    """Identity of a decoder's settings: beam width and LM change the numbers, greedy has none."""
+    return config_hash(decoder, lm_cfg) if decoder.startswith("beam") else ""
 
 
 def run_dir(entry: ModelEntry, cfg: SuiteConfig) -> Path:
     return Path(cfg.runs_dir) / cfg.name / f"{entry.name}-{run_hash(entry, cfg)}"
 
 
+def with_seed(cfg: SuiteConfig, seed: int) -> SuiteConfig:
+    return replace(cfg, train=replace(cfg.train, seed=seed))
+
+
 def dataset_charset(dataset) -> Charset:
     return getattr(dataset, "charset", None) or Charset()
 
 
-def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True) -> RunOutcome:
-    """Train and evaluate one model; a failure becomes a ``failed`` record instead of an exception."""
+def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True,
+              todo: set[tuple[str, str]] | None = None) -> RunOutcome:
+    """Train and evaluate one model with ``cfg.train.seed``; a failure becomes a ``failed`` record instead
+    of an exception. ``todo``: the (decoder, dataset) rows still missing (default: all)."""
     task = model_task(entry.name)
     if task not in TASK_RUNNERS:
         raise UserError(f"{entry.name} is a {task} model, and no runner for {task} models is installed")
-    results = Path(cfg.results_dir) / RUNS_FILE
+    results = cfg.results_path / RUNS_FILE
     cfg = for_model(entry, cfg)
     base = _base_record(entry, cfg)
     try:
-        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress)
+        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo)
     except TrainingDiverged as e:
         records = [{**base, "status": "failed", "error": str(e)}]
     except (UserError, KeyboardInterrupt):
@@ -72,14 +89,16 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
                     "traceback": traceback.format_exc(limit=5)}]
     for r in records:
         append_record(results, r)
-    return RunOutcome(entry.name, records[0]["status"], records)
+    status = "failed" if any(r["status"] == "failed" for r in records) else "ok"
+    return RunOutcome(entry.name, status, records, cfg.train.seed)
 
 
 def _base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
     return {
         "run_id": uuid.uuid4().hex[:12], "suite": cfg.name, "model": entry.name, "dataset": cfg.data.name,
-        "split": cfg.eval_split, "config_hash": run_hash(entry, cfg), "seed": cfg.train.seed,
-        "precision": cfg.train.precision, "batch_size": cfg.train.batch_size,
+        "split": cfg.eval_split, "train_dataset": cfg.data.name, "config_hash": run_hash(entry, cfg),
+        "config_id": config_id(entry, cfg), "seed": cfg.train.seed, "steps_budget": cfg.train.steps,
+        "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "grad_checkpointing": cfg.train.grad_checkpointing,
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(resolve_device(cfg.train.device)),
@@ -101,34 +120,82 @@ def prepare_model(name: str, kwargs, cfg: SuiteConfig):
     return model, train_set
 
 
-def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
-    """Datasets, a fresh model, its run folder (with the resolved config) and training: what every task shares."""
+def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, validate=None):
+    """Datasets, a fresh model, its run folder (with the resolved config) and training: what every task shares.
+    ``validate(model, val_set) -> CER`` gives the validation curve."""
     model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
     test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
     out = run_dir(entry, cfg)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
+    val = None
+    if validate is not None:
+        val_set = create_dataset(cfg.data.name, "val", cfg.data)
+        val = lambda: validate(model, val_set)  # noqa: E731
     result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
-                   progress=progress)
+                   progress=progress, validate=val)
     return model, train_set, test_set, result, out
 
 
-def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
-    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress)
-    common = {**base, "status": "ok", "task": "recognition", "params": model.num_params(), "steps": result.steps,
-              "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
-              "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
-              "checkpoint": str(out / "checkpoint.pt"), **skipped_data(train_set, test_set)}
-    records = []
+def _training_fields(model, result, out: Path) -> dict:
+    """What a record says about training: budget used, speed, curve, time to the validation CER targets."""
+    return {"params": model.num_params(), "steps": result.steps, "truncated": result.truncated,
+            "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
+            "data_wait_share": round(result.data_wait_share, 4),
+            "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
+            "val_curve": result.val_curve, "time_to_cer": result.time_to_targets(),
+            "checkpoint": str(out / "checkpoint.pt")}
+
+
+def _val_cer(cfg: SuiteConfig):
+    def validate(model, val_set) -> float:
+        return evaluate(model, val_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
+                        precision=cfg.train.precision).cer
+    return validate
+
+
+def expected_rows(entry: ModelEntry, cfg: SuiteConfig) -> set[tuple[str, str, str]]:
+    """The (decoder, decoder settings, dataset) rows one job owes: every decoder on the suite's test split
+    and on each evaluation set; a detector owes one row."""
+    if model_task(entry.name) != "recognition":
+        return {("", "", for_model(entry, cfg).data.name)}
+    datasets = (cfg.data.name, *cfg.eval_sets)
+    return {(d, decoder_hash(d, cfg.lm), ds) for d in entry.decoders for ds in datasets}
+
+
+def row_key(record: dict) -> tuple[str, str, str]:
+    return record.get("decoder", ""), record.get("decoder_hash", ""), record.get("dataset", "")
+
+
+def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None):
+    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg))
+    todo = expected_rows(entry, cfg) if todo is None else todo
+    common = {**base, "status": "ok", "task": "recognition", **_training_fields(model, result, out),
+              **skipped_data(train_set, test_set)}
     log = (lambda msg: print(msg, file=sys.stderr)) if progress else None  # stdout may carry --json
-    decoding = setup_decoders(model, entry.decoders, cfg.lm, cfg.train.device, log)
-    for decoder in entry.decoders:
-        ev = evaluate(model, test_set, decoder=decoder, batch_size=cfg.train.eval_batch_size,
-                      device=cfg.train.device, precision=cfg.train.precision, progress=progress)
-        records.append({**common, **ev.as_dict(), **decoding.get(decoder, {}), "examples": ev.examples})
-    if cfg.profile:
-        _profile(entry, cfg, base, model.charset)
+    decoders = [d for d in entry.decoders if any(t[0] == d for t in todo)]
+    decoding = setup_decoders(model, decoders, cfg.lm, cfg.train.device, log)
+    records = []
+    for name, dataset in _evaluation_sets(cfg, test_set):
+        for decoder in decoders:
+            if (decoder, decoder_hash(decoder, cfg.lm), name) not in todo:
+                continue
+            ev = evaluate(model, dataset, decoder=decoder, batch_size=cfg.train.eval_batch_size,
+                          device=cfg.train.device, precision=cfg.train.precision, progress=progress)
+            records.append({**common, **ev.as_dict(), "dataset": name, "split": cfg.eval_split if
+                            name == cfg.data.name else "test", "decoder_hash": decoder_hash(decoder, cfg.lm),
+                            "data_version": getattr(dataset, "version", ""),
+                            **decoding.get(decoder, {}), "examples": ev.examples})
+    if cfg.profile and cfg.train.seed == cfg.seed_list[0] and result.resumed_from < result.steps:
+        _profile(entry, cfg, base, model.charset)  # cost does not depend on the seed: once per model
     return records
+
+
+def _evaluation_sets(cfg: SuiteConfig, test_set):
+    """The suite's test split, then each evaluation set's test split at the suite's line height."""
+    yield cfg.data.name, test_set
+    for name in cfg.eval_sets:
+        yield name, create_dataset(name, "test", replace(cfg.data, name=name, root=None, options={}))
 
 
 def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, dict]:
@@ -143,9 +210,10 @@ def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=
         from .lm import get_lm, summary
 
         lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
-        model.attach_lm(lm, lm_cfg.weight, lm_cfg.beam_width, lm_cfg.bonus)
-        fields["beam+lm"] = {"beam_width": lm_cfg.beam_width, "lm_weight": lm_cfg.weight,
-                             "lm_bonus": lm_cfg.bonus, **summary(lm)}
+        bonus = lm_cfg.ctc_bonus if model.info.decoder == "ctc" else 0.0
+        model.attach_lm(lm, lm_cfg.weight, lm_cfg.beam_width, bonus)
+        fields["beam+lm"] = {"beam_width": lm_cfg.beam_width, "lm_weight": lm_cfg.weight, "lm_bonus": bonus,
+                             **summary(lm)}
     return fields
 
 
@@ -159,12 +227,13 @@ def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset) 
     except Exception as e:
         rows = [{"kind": "profile", "model": entry.name, "status": "error", "error": f"{type(e).__name__}: {e}"}]
     for row in rows:
-        append_record(Path(cfg.results_dir) / PROFILES_FILE,
+        append_record(cfg.results_path / PROFILES_FILE,
                       {**row, "suite": cfg.name, "dataset": cfg.data.name, "config_hash": base["config_hash"],
                        "run_id": base["run_id"]})
 
 
-def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool):
+def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool,
+                                 todo=None):
     """A text-line detector: trained with the same recipe on a page dataset, scored with detection metrics
     (see ocrbench.pipeline.evaluate_detector); one record with ``task: detection``."""
     from .data.registry import dataset_info
@@ -177,42 +246,56 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
     model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress)
     ev = evaluate_detector(model, test_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
                            precision=cfg.train.precision, progress=progress)
-    return [{**base, "status": "ok", "task": "detection", "params": model.num_params(), "steps": result.steps,
-             "train_seconds": round(result.seconds, 2), "train_pages_per_s": round(result.lines_per_second, 2),
-             "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
-             "checkpoint": str(out / "checkpoint.pt"), **ev,
+    training = _training_fields(model, result, out)
+    training["train_pages_per_s"] = training.pop("train_lines_per_s")
+    return [{**base, "status": "ok", "task": "detection", **training, **ev,
              **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device)}]
 
 
-# task -> fn(entry, cfg, base_record, resume, progress) -> list of records. Other tasks add theirs here.
+# task -> fn(entry, cfg, base_record, resume, progress, todo) -> list of records. Other tasks add theirs here.
 TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
 
 
-def completed(cfg: SuiteConfig) -> set[str]:
-    """Config hashes already recorded as ``ok`` in the results file."""
-    return {r["config_hash"] for r in read_records(Path(cfg.results_dir) / RUNS_FILE) if r.get("status") == "ok"}
+def recorded_rows(results_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
+    """config_hash -> the (decoder, decoder settings, dataset) rows recorded as ``ok`` in ``results_dir``."""
+    done: dict[str, set] = {}
+    for r in read_records(Path(results_dir) / RUNS_FILE):
+        if r.get("status") == "ok" and "config_hash" in r:
+            done.setdefault(r["config_hash"], set()).add(row_key(r))
+    return done
 
 
 def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print) -> list[RunOutcome]:
-    """Run every model of ``cfg``; with ``resume``, models already recorded under the same config are skipped."""
+    """Run every (model, seed) job of ``cfg``; with ``resume``, rows already recorded are not produced again."""
     if not cfg.models:
         raise UserError(f"suite {cfg.name!r} lists no models")
     for entry in cfg.models:  # fail fast on a typo before hours of training
         model_task(entry.name)
-    done = completed(cfg) if resume else set()
+    done = recorded_rows(cfg.results_path) if resume else {}
     outcomes, t0 = [], time.perf_counter()
-    for entry in cfg.models:
-        if run_hash(entry, cfg) in done:
-            log(f"[{cfg.name}] {entry.name}: already recorded, skipped")
-            outcomes.append(RunOutcome(entry.name, "skipped", []))
-            continue
-        outcome = run_model(entry, cfg, resume=resume, progress=progress)
-        first = outcome.records[0]
-        log(f"[{cfg.name}] {entry.name}: {outcome.status}"
-            + (f"  CER {first['cer']:.4f}  WER {first['wer']:.4f}  ({first['train_seconds']:.0f}s train)"
-               if outcome.status == "ok" and "cer" in first else
-               f"  AP@0.5 {first['ap50']:.3f}  AP@[.5:.95] {first['ap']:.3f}  F1 {first['f1']:.3f}  "
-               f"({first['train_seconds']:.0f}s train)" if outcome.status == "ok" else f"  {first.get('error')}")
-            + f"  [{time.perf_counter() - t0:.0f}s elapsed]")
-        outcomes.append(outcome)
+    for seed in cfg.seed_list:  # seed-major: an interrupted suite has every model at the first seed
+        for entry in cfg.models:
+            job = with_seed(cfg, seed)
+            todo = expected_rows(entry, job) - done.get(run_hash(entry, job), set())
+            tag = f"[{cfg.name}] {entry.name} seed {seed}"
+            if not todo:
+                log(f"{tag}: already recorded, skipped")
+                outcomes.append(RunOutcome(entry.name, "skipped", [], seed))
+                continue
+            outcome = run_model(entry, job, resume=resume, progress=progress, todo=todo)
+            log(f"{tag}: {_summary(outcome)}  [{time.perf_counter() - t0:.0f}s elapsed]")
+            outcomes.append(outcome)
     return outcomes
+
+
+def _summary(outcome: RunOutcome) -> str:
+    first = outcome.records[0] if outcome.records else {}
+    if outcome.status != "ok":
+        return f"failed  {first.get('error')}"
+    mark = " TRUNCATED by max_minutes" if first.get("truncated") else ""
+    if "cer" in first:
+        return f"ok  CER {first['cer']:.4f}  WER {first['wer']:.4f}  ({first['steps']} steps, {first['train_seconds']:.0f}s train){mark}"
+    if "ap50" in first:
+        return (f"ok  AP@0.5 {first['ap50']:.3f}  AP@[.5:.95] {first['ap']:.3f}  F1 {first['f1']:.3f}  "
+                f"({first['steps']} steps, {first['train_seconds']:.0f}s train){mark}")
+    return "ok"

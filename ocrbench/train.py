@@ -6,23 +6,26 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .config import TrainConfig
 from .data.augment import augment_line
 from .data.base import LineSample
 from .errors import UserError
+from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
 
 CHECKPOINT = "checkpoint.pt"
-CALIBRATION_STEPS = 10  # with a wall-clock budget, the schedule is refitted every this many steps
+# Validation CER targets of the time-to-accuracy figures (DAWNBench-style): the first step and training
+# second at which the validation CER fell to or below each.
+CER_TARGETS = (0.5, 0.2, 0.1, 0.05)
+DROPOUT_SEED_OFFSET = 7_777  # the dropout stream's seed is train.seed + this (model init uses train.seed)
 
 
 class TrainingDiverged(RuntimeError):
@@ -112,9 +115,12 @@ def _collate_fn(model):
 class TrainState:
     step: int = 0
     total_steps: int = 0
-    elapsed: float = 0.0  # seconds spent in training steps (excludes evaluation and checkpoint writes)
+    elapsed: float = 0.0  # seconds of training steps, batch loading included (not validation or checkpoints)
     finished: bool = False
+    truncated: bool = False  # stopped by the max_minutes safety limit before ``total_steps``
+    data_wait: float = 0.0  # the part of ``elapsed`` spent waiting for the next batch (loading, augmentation)
     history: list = field(default_factory=list)  # (step, loss) every few steps
+    val_curve: list = field(default_factory=list)  # (step, training seconds, validation CER) every eval_every
 
 
 @dataclass
@@ -124,6 +130,23 @@ class TrainResult:
     final_loss: float
     lines_per_second: float
     resumed_from: int
+    truncated: bool = False
+    val_curve: list = field(default_factory=list)
+    data_wait: float = 0.0
+
+    @property
+    def data_wait_share(self) -> float:
+        """Fraction of training time spent waiting for batches (the loader starving the model)."""
+        return self.data_wait / self.seconds if self.seconds else 0.0
+
+    def time_to_targets(self, targets=CER_TARGETS) -> dict:
+        """``{"0.1": {"step": s, "seconds": t}, ...}``: the first validation at or below each target CER
+        (``None`` when never reached)."""
+        out = {}
+        for target in targets:
+            hit = next(((step, sec) for step, sec, cer in self.val_curve if cer <= target), None)
+            out[str(target)] = None if hit is None else {"step": hit[0], "seconds": round(hit[1], 1)}
+        return out
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str) -> None:
@@ -170,12 +193,15 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, config_hash: str = "",
-          resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train ``model`` on ``train_set`` with the shared recipe, checkpointing to ``out_dir``.
+          resume: bool = False, progress: bool = True, validate: Callable[[], float] | None = None) -> TrainResult:
+    """Train ``model`` for ``cfg.steps`` optimizer steps with the shared recipe, checkpointing to ``out_dir``.
 
-    With ``resume``, a checkpoint in ``out_dir`` written under the same ``config_hash`` is continued from
-    its step (the batch order and schedule continue exactly). Raises :class:`TrainingDiverged` on a
-    non-finite loss.
+    The budget is the step count, so the same config and seed give the same weights on any machine;
+    ``cfg.max_minutes`` is only a safety limit, and a run stopped by it is marked ``truncated``. With
+    ``resume``, a checkpoint in ``out_dir`` written under the same ``config_hash`` is continued from its step
+    (the batch order and schedule continue exactly). ``validate`` (the validation CER of the model as it
+    is) is called every ``cfg.eval_every`` steps and at the end, outside the timed steps, for the
+    time-to-accuracy figures. Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,9 +215,11 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         state = _restore(ckpt_path, model, optimizer, scaler, config_hash)
+    else:  # the dropout stream starts from the seed, whatever ran before in this process
+        torch.manual_seed(cfg.seed + DROPOUT_SEED_OFFSET)
     start_step = state.step
     if state.finished:
-        return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step)
+        return _result(state, cfg, start_step)
 
     loader = DataLoader(_training_view(model, train_set, cfg),
                         batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
@@ -200,33 +228,47 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
                         # dropout stream of a resumed run
                         generator=torch.Generator().manual_seed(cfg.seed))
-    bar = tqdm(total=state.total_steps, initial=state.step, disable=not progress, dynamic_ncols=True,
-               desc=f"train {getattr(model, 'name', '')}", leave=False)
+    bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
+                       desc=f"train {getattr(model, 'name', '')}")
     batches = iter(loader)
     while state.step < state.total_steps:
-        batch = next(batches).to(device, non_blocking=True)
         t0 = time.perf_counter()
+        batch = next(batches).to(device, non_blocking=True)
+        state.data_wait += time.perf_counter() - t0
         loss = _train_step(model, batch, optimizer, scaler, cfg, state, device)
         sync(device)
         state.elapsed += time.perf_counter() - t0
         state.step += 1
         if state.step % 10 == 0 or state.step == state.total_steps:
             state.history.append((state.step, loss))
-        if cfg.max_minutes and (state.step - start_step) % CALIBRATION_STEPS == 0:
-            # refit as the measured speed settles (first steps are slow); a hard stop honours the budget
-            state.total_steps = _fit_to_budget(state, cfg, start_step)
-            bar.total = state.total_steps
-        if cfg.max_minutes and state.elapsed >= cfg.max_minutes * 60:
-            state.total_steps = state.step
+        if validate is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+            _validate(model, validate, state)
+        if cfg.max_minutes and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps:
+            state.truncated = True  # the safety limit: the run is kept, marked, and never ranked
+            break
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
                         lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
         if state.step % cfg.checkpoint_every == 0:
             save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
     bar.close()
+    if validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
+        _validate(model, validate, state)
     state.finished = True
     save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
-    return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step)
+    return _result(state, cfg, start_step)
+
+
+def _validate(model, validate: Callable[[], float], state: TrainState) -> None:
+    """One point of the validation curve; the model goes back to training mode afterwards."""
+    cer = float(validate())
+    model.train()
+    state.val_curve.append((state.step, round(state.elapsed, 2), round(cer, 5)))
+
+
+def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult:
+    return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step,
+                       state.truncated, list(state.val_curve), state.data_wait)
 
 
 def _train_step(model, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:
@@ -254,13 +296,6 @@ def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: floa
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-
-
-def _fit_to_budget(state: TrainState, cfg: TrainConfig, start_step: int) -> int:
-    """Shrink the schedule so training ends within ``max_minutes`` at the speed measured so far."""
-    per_step = state.elapsed / max(1, state.step - start_step)
-    remaining = cfg.max_minutes * 60 - state.elapsed
-    return max(state.step, min(cfg.steps, state.step + int(remaining / per_step)))
 
 
 def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainState:

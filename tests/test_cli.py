@@ -33,7 +33,7 @@ def test_train_eval_report(tmp_path, capsys):
     assert code == 0
     md = (tmp_path / "results" / "leaderboard.md").read_text()
     assert "crnn_tiny" in md and "| Model" in md
-    assert (tmp_path / "results" / "leaderboard.csv").read_text().startswith("dataset,split,model,decoder")
+    assert (tmp_path / "results" / "leaderboard.csv").read_text().startswith("suite,dataset,split,model,decoder")
 
 
 def test_rerun_resumes_instead_of_retraining(tmp_path, capsys):

@@ -1,23 +1,76 @@
 import json
 
+import pytest
+
+from ocrbench.cli import main
 from ocrbench.records import append_record, atomic_write_text, environment, read_records
+
+
+def run_record(i=0, status="ok", **kw):
+    """The keys a run record always has (suite.py ``_base_record``), and a score."""
+    return {"model": "crnn", "status": status, "dataset": "synth-lines", "split": "test", "decoder": "greedy",
+            "config_hash": "abc", "i": i, "cer": 0.1 * i, **kw}
+
+
+PROFILE_ROW = {"kind": "profile", "model": "crnn", "status": "error", "error": "boom"}  # no dataset or split
 
 
 def test_append_then_read_in_order(tmp_path):
     path = tmp_path / "runs.jsonl"
     for i in range(3):
-        append_record(path, {"i": i, "cer": 0.1 * i})
+        append_record(path, run_record(i))
     assert [r["i"] for r in read_records(path)] == [0, 1, 2]
     assert all(line.endswith("}") for line in path.read_text().splitlines())
 
 
 def test_torn_last_line_is_skipped_with_a_warning(tmp_path, recwarn):
     path = tmp_path / "runs.jsonl"
-    append_record(path, {"ok": 1})
+    append_record(path, run_record())
     with open(path, "a") as f:
         f.write('{"half": ')  # a write cut off by a crash
-    assert read_records(path) == [{"ok": 1}]
-    assert any("malformed" in str(w.message) for w in recwarn)
+    assert read_records(path) == [run_record()]
+    assert any("malformed" in str(w.message) and f"{path}:2" in str(w.message) for w in recwarn)
+
+
+@pytest.mark.parametrize("line, why", [
+    ("42", "a number, not an object"),
+    ("[1, 2]", "an array, not an object"),
+    ('"text"', "a string, not an object"),
+    ("null", "null, not an object"),
+    ('{"status": "ok"}', "no model, dataset, split"),
+    ('{"model": "crnn", "status": "ok", "cer": 0.1}', "no dataset, split"),
+    ('{"kind": "profile", "model": "crnn"}', "no status"),
+])
+def test_valid_json_that_is_not_a_record_is_skipped_with_a_warning(tmp_path, line, why):
+    path = tmp_path / "runs.jsonl"
+    append_record(path, run_record(0))
+    with open(path, "a") as f:
+        f.write(line + "\n")
+    append_record(path, run_record(1))
+    with pytest.warns(UserWarning) as caught:
+        records = read_records(path)
+    assert [r["i"] for r in records] == [0, 1]
+    assert [str(w.message) for w in caught] == [f"{path}:2: skipping a line that is not a record ({why})"]
+
+
+def test_failed_runs_and_profile_rows_are_records(tmp_path, recwarn):
+    path = tmp_path / "mixed.jsonl"
+    failed = {k: v for k, v in run_record(status="failed", error="loss is nan").items() if k != "cer"}
+    for row in (failed, PROFILE_ROW, {**PROFILE_ROW, "status": "n/a", "reason": "no bf16 on a CPU"}):
+        append_record(path, row)
+    assert len(read_records(path)) == 3 and not recwarn.list
+
+
+def test_report_survives_lines_that_are_not_records(tmp_path, capsys):
+    results = tmp_path / "results"
+    append_record(results / "runs.jsonl", run_record(2, params=1000, wer=0.4))
+    with open(results / "runs.jsonl", "a") as f:
+        f.write('42\n[1, 2]\n{"status": "ok"}\n')
+    with open(results / "profiles.jsonl", "w") as f:
+        f.write('{"status": "ok"}\n')
+    with pytest.warns(UserWarning, match="not a record"):
+        assert main(["report", "--results", str(results)]) == 0
+    assert "crnn" in (results / "leaderboard.md").read_text()
 
 
 def test_missing_file_reads_as_empty(tmp_path):

@@ -28,3 +28,37 @@ def test_rerun_skips_finished_models(tmp_path):
     changed = replace(cfg, train=replace(cfg.train, steps=3))  # another config: runs again
     assert [o.status for o in run_suite(changed, progress=False, log=lambda *_: None)] == ["ok"]
     assert len(read_records(tmp_path / "results" / "runs.jsonl")) == 2
+
+
+def test_seeds_give_one_job_each_and_rows_group_by_config(tmp_path):
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), seeds=2)
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None)
+    assert [(o.seed, o.status) for o in outcomes] == [(0, "ok"), (1, "ok")]
+    a, b = read_records(tmp_path / "results" / "runs.jsonl")
+    assert (a["seed"], b["seed"]) == (0, 1) and a["config_hash"] != b["config_hash"]
+    assert a["config_id"] == b["config_id"]  # the same configuration: the leaderboard averages them
+    assert a["val_curve"] and set(a["time_to_cer"]) == {"0.5", "0.2", "0.1", "0.05"}
+
+
+def test_a_lost_row_is_produced_again_without_retraining(tmp_path):
+    """Completion is checked per expected row: a kill between two decoders' rows loses nothing."""
+    cfg = tiny_suite(tmp_path, ModelEntry("crnn_tiny", decoders=("greedy", "beam")))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    path = tmp_path / "results" / "runs.jsonl"
+    greedy = [line for line in path.read_text().splitlines() if '"decoder": "greedy"' in line]
+    path.write_text(greedy[0] + "\n")  # as if killed after the greedy row was appended
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None)
+    assert [o.status for o in outcomes] == ["ok"]
+    rows = read_records(path)
+    assert [r["decoder"] for r in rows] == ["greedy", "beam"]
+    assert rows[1]["resumed_from_step"] == rows[1]["steps"]  # the finished checkpoint was reused
+    assert [o.status for o in run_suite(cfg, progress=False, log=lambda *_: None)] == ["skipped"]
+
+
+def test_evaluation_sets_add_rows_but_not_training(tmp_path):
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), eval_sets=("stanford-memorials",))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    rows = read_records(tmp_path / "results" / "runs.jsonl")
+    assert [(r["dataset"], r["train_dataset"]) for r in rows] == [("synth-lines", "synth-lines"),
+                                                                  ("stanford-memorials", "synth-lines")]
+    assert rows[1]["lines"] == 26 and rows[0]["config_hash"] == rows[1]["config_hash"]

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..config import SuiteConfig, load_suite, parse_override
+from ..progress import progress_enabled, set_quiet  # noqa: F401  (re-exported for commands)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 

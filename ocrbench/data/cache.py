@@ -36,9 +36,9 @@ def render_in_order(render_range: Callable[[tuple], list], jobs: Sequence[tuple]
                     unit: str, workers: int = 1, progress: bool = True) -> list:
     """Run ``render_range`` over ``jobs`` (in a process pool when ``workers > 1``) and concatenate the
     results in job order; since every sample seeds itself, the output is the same for any worker count."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
+    bar = progress_bar(total=total, progress=progress, desc=desc, unit=unit)
     out: list = []
     if workers > 1 and len(jobs) > 1:
         with get_context().Pool(workers) as pool:

@@ -22,6 +22,9 @@ Options (``DataConfig.options``):
     min_chars (3): shortest line. 30% of lines draw a length uniformly in [min_chars, max_chars], the rest in
         [max_chars // 2, max_chars], so short words are seen without making them the typical line.
     stroke_fraction (0.5): share of lines written by Hershey stroke writers.
+    writers ("all"): or a list of writer names (:data:`WRITERS`), to simplify the task (the quick suite's
+        CPU budget); a kind with no writer listed falls back to the other kind.
+    distortion (1.0): scale of slant spread, rotation, baseline wobble, elastic warp and blur, in [0, 1].
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import os
 import warnings
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,7 @@ from .registry import DataConfig, register_dataset
 
 GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
 ASSETS = Path(__file__).parent / "assets"
-DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5}
+DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5, "writers": "all", "distortion": 1.0}
 PARALLEL_MIN_SIZE = 2000  # below this, starting worker processes costs more than it saves
 OVERSAMPLE = 1.5  # render at 1.5x the final scale so the downscale antialiases the (aliased) pen strokes
 
@@ -120,7 +123,27 @@ def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULT_OPTIONS, **options}
     if not 1 <= opts["min_chars"] <= opts["max_chars"]:
         raise UserError(f"synth-lines needs 1 <= min_chars <= max_chars, got {opts}")
+    if opts["writers"] != "all":
+        names = [w.name for w in WRITERS]
+        bad = [w for w in opts["writers"] if w not in names] if isinstance(opts["writers"], list) else [opts["writers"]]
+        if bad or not opts["writers"]:
+            raise UserError(f"synth-lines option writers must be 'all' or a list of writer names; unknown: {bad}; "
+                            f"valid: {', '.join(names)}")
+    else:
+        del opts["writers"]  # the defaults leave the sample seeds (a hash of the options) as they were
+    if not 0 <= opts["distortion"] <= 1:
+        raise UserError(f"synth-lines option distortion must be within [0, 1], got {opts['distortion']}")
+    if opts["distortion"] == 1.0:
+        del opts["distortion"]
     return opts
+
+
+def writer_pools(options: Mapping[str, Any]) -> tuple[tuple[Writer, ...], tuple[Writer, ...]]:
+    """The (stroke, font) writers to draw from; with a ``writers`` subset, an empty pool falls back to the other."""
+    chosen = options.get("writers")
+    stroke, font = ((p if chosen is None else tuple(w for w in p if w.name in chosen)) for p in (STROKE_WRITERS,
+                                                                                                  FONT_WRITERS))
+    return stroke or font, font or stroke
 
 
 def _stable_int(*parts: Any) -> int:
@@ -177,7 +200,17 @@ class Style:
     margin: tuple[float, float, float, float]  # blank around the ink in line heights: left, top, right, bottom
 
 
-def sample_style(rng: np.random.Generator, writer: Writer) -> Style:
+def sample_style(rng: np.random.Generator, writer: Writer, distortion: float = 1.0) -> Style:
+    """A random style; ``distortion`` scales the geometric distortions and blur (1: the full range, 0: none)."""
+    style = _sample_style(rng, writer)
+    if distortion == 1.0:
+        return style
+    d = distortion
+    return replace(style, slant=0.12 + d * (style.slant - 0.12), rotation=d * style.rotation,
+                   wobble_amp=d * style.wobble_amp, warp_amp=d * style.warp_amp, blur=d * style.blur)
+
+
+def _sample_style(rng: np.random.Generator, writer: Writer) -> Style:
     spacing = rng.uniform(-0.05, 0.1) if writer.joined else rng.uniform(-0.1, 0.3)
     return Style(
         slant=float(np.clip(rng.normal(0.12, 0.15), -0.25, 0.5)), rotation=float(rng.uniform(-1.5, 1.5)),
@@ -362,9 +395,10 @@ def render_line(split: str, index: int, seed: int, height: int, options: Mapping
     """The clean (noise-free) image, text and writer id of sample ``index``."""
     rng = np.random.default_rng(sample_seed(split, index, seed, height, options, stream=0))
     text = pick_text(rng, load_sentences(split), options["min_chars"], options["max_chars"])
-    pool = STROKE_WRITERS if rng.random() < options["stroke_fraction"] else FONT_WRITERS
+    strokes, fonts = writer_pools(options)
+    pool = strokes if rng.random() < options["stroke_fraction"] else fonts
     writer = pool[rng.integers(len(pool))]
-    style = sample_style(rng, writer)
+    style = sample_style(rng, writer, options.get("distortion", 1.0))
     # Stroke writers are drawn without antialiasing, so they are rendered larger and antialiased by the
     # downscale; fonts come antialiased, and a smaller canvas keeps their mesh warp cheap.
     scale = OVERSAMPLE if writer.kind == "stroke" else 1.0
@@ -465,6 +499,8 @@ class SynthLines(Dataset):
         self.key_info = {"version": GENERATOR_VERSION, "split": split, "size": self.size, "seed": cfg.seed,
                          "height": cfg.height, "options": self.options, "assets": assets_digest(split)}
         self.cache_path = cache_root(cfg) / f"{split}-{_stable_int(self.key_info):016x}.npz"
+        # what a leaderboard must not merge across: the generator and the assets it draws from
+        self.version = f"{GENERATOR_VERSION}.{assets_digest(split)[:8]}"
         self._data: dict[str, Any] | None = None
 
     def __len__(self) -> int:

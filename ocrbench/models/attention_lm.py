@@ -12,9 +12,9 @@ learn "move a little to the right of where I looked last" instead of finding its
 which on lines with repeated letters and words is what makes purely content-based attention skip or repeat.
 The first step's "previous attention" is the first frame, so reading starts at the left edge. A fixed
 monotonic prior (see :class:`LocationAttention`) adds the expectation "about one character to the right"
-from the first step on. Measured on synth-lines at 32 px, batch 16: without it the small model was still
-repeating "the the the" after 225 steps (lr 1e-3); with it (lr 2e-3) its greedy CER on 100 test lines
-was 0.72 after 400 steps and 0.65 after 700 (crnn_small under the same schedule: 0.75 and 0.69).
+from the first step on. Measured on synth-lines at 32 px (batch 16, lr 2e-3, greedy CER on 100 test lines):
+attention_lm_small without it still repeated "the sand the said" after 400 steps (CER 1.19); with it, CER
+0.72 after 400 steps and 0.65 after 700 (crnn_small under the same schedule: 0.75 and 0.69).
 """
 
 from __future__ import annotations

@@ -121,5 +121,5 @@ def test_train_command_with_every_decoder(tmp_path, capsys):
     assert all(r["status"] == "ok" and r["lines"] == 4 and r["decode_lines_per_s"] > 0 for r in records)
     assert records[1]["beam_width"] == 3 and "lm_weight" not in records[1]
     fused = records[2]
-    assert fused["lm_weight"] == 0.3 and fused["beam_width"] == 3
+    assert fused["lm_weight"] == 0.1 and fused["beam_width"] == 3 and fused["lm_bonus"] == 0.0  # CTC only
     assert fused["lm_bpc_test"] > 0 and fused["lm_ppl_speeches"] > 1 and fused["lm_checkpoint"].endswith(".pt")

@@ -89,7 +89,7 @@ def test_suite_profiles_each_model_and_the_leaderboard_shows_it(tmp_path):
     assert all(r["status"] == "ok" and r["config_hash"] == run["config_hash"] for r in rows)
     assert rows[0]["width"] == 16 * 32  # the reference shape
     md = open(write_report(tmp_path / "results", plot=False)["markdown"]).read()
-    assert "GMACs/line" in md and "Infer lines/s" in md and "fp32, ckpt off, 32x512" in md
+    assert "GMACs/line" in md and "Mem train, ckpt off → on" in md and "MiB/line act." in md
     assert "MiB/line act." in md
 
     no_profile = replace(cfg, profile=False, results_dir=str(tmp_path / "other"))

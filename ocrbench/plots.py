@@ -1,0 +1,68 @@
+"""The leaderboard's plots, redrawn from the table with every report (so a plot never contradicts it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# (column, axis label) of the cost panels: CER against each
+COST_AXES = [("gmacs_per_line", "GMACs per line (forward)"), ("train_lines_per_s", "training throughput (lines/s)"),
+             ("params_m", "parameters (millions)")]
+
+
+def best_per_model(table: pd.DataFrame) -> pd.DataFrame:
+    """One point per model (its best decoder), so labels stay readable."""
+    return table.loc[table.groupby("model")["cer"].idxmin()]
+
+
+def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
+    """CER (mean, 95% interval as error bars) against GMACs/line, training lines/s and parameters, and, when
+    the table has another evaluation set, CER there against the synthetic CER."""
+    points = best_per_model(table)
+    extra = [c[4:] for c in table.columns if c.startswith("cer@")]
+    panels = [(c, label) for c, label in COST_AXES if c in points and points[c].notna().any()]
+    fig, axes = plt.subplots(1, len(panels) + bool(extra), figsize=(4.6 * (len(panels) + bool(extra)), 4.4),
+                             squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels):
+        _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("CER, test split (lower is better)")
+    if extra:
+        name, ax = extra[0], axes[0][-1]
+        _scatter(ax, points, "cer", f"cer@{name}", xerr="cer_ci", yerr=f"cer_ci@{name}")
+        top = max(1.0, float(points[f"cer@{name}"].max()) * 1.05)
+        ax.plot([0, top], [0, top], color="0.7", lw=1, ls="--", label="equal CER")
+        ax.set_xlabel("CER, synthetic test split")
+        ax.set_ylabel(f"CER, {name} (real handwriting)")
+        ax.legend(fontsize=8, loc="lower right")
+    first = table.iloc[0]
+    fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
+                 f"(mean of n seeds, 95% interval)", fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: str | None) -> None:
+    for _, row in points.iterrows():
+        if pd.isna(row.get(x)) or pd.isna(row.get(y)):
+            continue
+        ax.errorbar(row[x], row[y], xerr=_err(row, xerr), yerr=_err(row, yerr), fmt="o", ms=5, capsize=3)
+        ax.annotate(f"{row['model']} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.grid(alpha=0.3)
+
+
+def _err(row: pd.Series, col: str | None):
+    return None if col is None or pd.isna(row.get(col)) else row[col]

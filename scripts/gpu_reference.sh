@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The GPU reference run: the gpu suite (all six models, fixed steps, bf16) and the full profile of every model
+# in fp32 and bf16, with and without gradient checkpointing, all written under results/gpu/.
+#
+#   bash scripts/gpu_reference.sh                 # on a CUDA box (H100/H200): 1 seed, then the profile
+#   SEEDS=3 bash scripts/gpu_reference.sh         # the 3-seed reference
+#   DRY=1 bash scripts/gpu_reference.sh           # a dry run on any machine (CPU, tiny override, local/gpu-dry)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS="${SEEDS:-1}"
+if [[ "${DRY:-0}" == 1 ]]; then
+  OUT=local/gpu-dry DEVICE=cpu PRECISION=fp32
+  EXTRA=(--set train.steps=4 --set train.batch_size=4 --set data.train_size=32 --set data.val_size=8
+         --set data.test_size=8 --set train.device=cpu --set train.precision=fp32 --set train.num_workers=0
+         --set train.eval_every=2 --set lm.steps=5)
+  PROFILE=(--model line_cnn_small,crnn_small --precision fp32 --iters 2 --warmup 1)
+  rm -rf "$OUT"
+else
+  OUT=results/gpu DEVICE=cuda PRECISION=fp32,bf16
+  EXTRA=()
+  PROFILE=(--model all --precision "$PRECISION")
+fi
+mkdir -p "$OUT"
+start=$(date +%s)
+ocrbench run gpu --seeds "$SEEDS" --results "$OUT" --quiet "${EXTRA[@]}" | tee "$OUT/run.log"
+suite_s=$(( $(date +%s) - start ))
+ocrbench profile "${PROFILE[@]}" --device "$DEVICE" --grad-checkpointing both --results "$OUT" | tee "$OUT/profile.md"
+ocrbench report --results "$OUT"
+python - "$OUT" "$suite_s" "$SEEDS" <<'PY'
+import json, platform, sys, torch
+out, seconds, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+info = {"suite_wall_seconds": seconds, "seeds": seeds, "torch": torch.__version__, "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"}
+open(f"{out}/run_info.json", "w").write(json.dumps(info, indent=1) + "\n")
+print(json.dumps(info))
+PY
