@@ -126,7 +126,7 @@ class SuiteConfig:
     results_dir: str = ""
     reference_dir: str = ""
     runs_dir: str = "runs"  # checkpoints and per-run files (not committed)
-    # after training, profile each recognizer (MACs, lines/s, memory) into results/profiles.jsonl for the
+    # after training, profile each recognizer (MACs, lines/s, memory) into <results>/profiles.jsonl for the
     # leaderboard's cost columns; a few seconds per model on a CPU
     profile: bool = True
 

@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); recorded in every row")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms per shape")
     p.add_argument("--no-flops", action="store_true", help="skip the MAC count")
-    p.add_argument("--results", default="results", help="folder of profiles.jsonl (default results/)")
+    p.add_argument("--results", default="local/profile", help="folder of profiles.jsonl (default local/profile)")
     p.add_argument("--no-save", action="store_true", help="do not append the rows to profiles.jsonl")
     add_json(p)
     p.set_defaults(handler=handle)

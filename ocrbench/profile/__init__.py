@@ -1,7 +1,7 @@
 """Measurement: MACs/FLOPs (fvcore plus handles for RNNs and attention), step timing, memory, MFU.
 
 ``count_flops(module, inputs)`` is the public FLOP counter; ``profile_model``/``profile_many`` produce the
-rows of ``ocrbench profile`` and of the suite's ``results/profiles.jsonl``.
+rows of ``ocrbench profile`` and of the suite's ``<results>/profiles.jsonl``.
 """
 
 from .flops import FlopCount, UncountedOpError, count_flops, model_flops_passes
