@@ -76,6 +76,7 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
     if task not in TASK_RUNNERS:
         raise UserError(f"{entry.name} is a {task} model, and no runner for {task} models is installed")
     results = cfg.results_path / RUNS_FILE
+    check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
     cfg = for_model(entry, cfg)
     base = _base_record(entry, cfg)
     try:
@@ -263,6 +264,17 @@ def recorded_rows(results_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
         if r.get("status") == "ok" and "config_hash" in r:
             done.setdefault(r["config_hash"], set()).add(row_key(r))
     return done
+
+
+def check_writable(folder: Path) -> None:
+    """A results folder that cannot be written is a one-line error now, not a lost record after training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write results to {folder}: {e.strerror or e}; choose another --results") from None
 
 
 def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print) -> list[RunOutcome]:

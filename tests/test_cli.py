@@ -62,3 +62,8 @@ def test_user_errors_are_one_line_and_exit_2(argv, message, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_set_value_is_refused_even_when_an_option_replaces_it(capsys):
+    assert main(["train", "--model", "line_cnn_tiny", "--steps", "5", "--set", "train.steps=abc"]) == 2
+    assert "train.steps must be int" in capsys.readouterr().err

@@ -62,3 +62,24 @@ def test_evaluation_sets_add_rows_but_not_training(tmp_path):
     assert [(r["dataset"], r["train_dataset"]) for r in rows] == [("synth-lines", "synth-lines"),
                                                                   ("stanford-memorials", "synth-lines")]
     assert rows[1]["lines"] == 26 and rows[0]["config_hash"] == rows[1]["config_hash"]
+
+
+def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):
+    import os
+
+    import pytest
+
+    from ocrbench.errors import UserError
+
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"  # root may write anywhere: a file where the folder should be
+        blocker.write_text("")
+        folder = blocker / "results"
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), results_dir=str(folder))
+    with pytest.raises(UserError, match="cannot write results"):
+        run_suite(cfg, progress=False, log=lambda *_: None)
+    assert not (tmp_path / "runs").exists()  # nothing was trained

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 from ..records import atomic_write_text
@@ -39,7 +40,7 @@ def handle(args) -> dict:
     if cfg.results_path.exists():  # a regression gate measures this code: never reuse an earlier run
         shutil.rmtree(cfg.results_path)
     t0 = time.perf_counter()
-    outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=print)
+    outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=partial(print, flush=True))
     minutes = (time.perf_counter() - t0) / 60
     written = write_report(cfg.results_path)
     table = leaderboard(load_runs(cfg.results_path))

@@ -30,5 +30,8 @@ def resolve_config(name: str | None) -> Path | None:
 
 def suite_from_args(config: str | None, overrides: list[str], extra: dict | None = None) -> SuiteConfig:
     pairs = dict(parse_override(o) for o in overrides)
+    path = resolve_config(config)
+    if pairs:
+        load_suite(path, pairs)  # every --set value is checked, even one a dedicated option then replaces
     pairs.update({k: v for k, v in (extra or {}).items() if v is not None})
-    return load_suite(resolve_config(config), pairs)
+    return load_suite(path, pairs)

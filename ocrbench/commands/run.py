@@ -4,6 +4,7 @@ against the committed reference results of the same suite."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 from ..records import RUNS_FILE, atomic_write_text
@@ -28,7 +29,7 @@ def register(sub) -> None:
 def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results})
     t0 = time.perf_counter()
-    log = (lambda *_: None) if args.json else print
+    log = (lambda *_: None) if args.json else partial(print, flush=True)  # a log file sees each model at once
     outcomes = run_suite(cfg, resume=not args.no_resume, progress=not args.quiet, log=log)
     written = write_report(cfg.results_path)
     seconds = time.perf_counter() - t0
