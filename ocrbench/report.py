@@ -330,7 +330,7 @@ def write_table(table: pd.DataFrame, csv: Path, js: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- comparisons
 
-MATCH = ["dataset", "split", "model", "decoder", "decoder_hash", "config_id"]
+MATCH = ["dataset", "split", "data_version", "model", "decoder", "decoder_hash", "config_id"]
 
 
 def compare(new: pd.DataFrame, reference: pd.DataFrame, tolerance: float = 0.0) -> pd.DataFrame:

@@ -43,7 +43,8 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
     evaluation sets, suite name or paths: those change no weights)."""
     cfg = for_model(entry, cfg)
-    return config_hash(entry.name, entry.kwargs, cfg.data, cfg.train)
+    # max_minutes is a safety limit, not part of the configuration: a run it stops is marked truncated
+    return config_hash(entry.name, entry.kwargs, cfg.data, replace(cfg.train, max_minutes=None))
 
 
 def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:

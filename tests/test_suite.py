@@ -83,3 +83,13 @@ def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):
     with pytest.raises(UserError, match="cannot write results"):
         run_suite(cfg, progress=False, log=lambda *_: None)
     assert not (tmp_path / "runs").exists()  # nothing was trained
+
+
+def test_the_safety_limit_is_not_part_of_the_configuration():
+    from ocrbench.suite import config_id, run_hash
+
+    cfg = load_suite(None, {"train.max_minutes": 5.0})
+    entry = ModelEntry("line_cnn_tiny")
+    other = replace(cfg, train=replace(cfg.train, max_minutes=60.0))
+    assert run_hash(entry, cfg) == run_hash(entry, other) and config_id(entry, cfg) == config_id(entry, other)
+    assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
