@@ -2,7 +2,9 @@
 
 Results are saved per device (``.benchmarks/<device>/``, with ``--benchmark-autosave``) so CPU and GPU runs are
 never compared with each other. The timed functions synchronise the device: pytest-benchmark reads a host
-clock, and an unsynchronised CUDA call returns before its kernels finish.
+clock, and an unsynchronised CUDA call returns before its kernels finish. Everything runs in fp32 without TF32
+(``set_matmul_precision(device, "fp32")``, as the profiler's fp32 rows): torch's default allows TF32 in cuDNN
+convolutions and RNNs, which would make these "fp32" numbers a mix.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import pytest
 import torch
 
 from ocrbench.records import device_name, git_revision
+from ocrbench.runtime import set_matmul_precision
+
+PRECISION = "fp32"  # what every benchmark here runs in (test_bench_models passes "fp32" to its train step)
 
 
 def pytest_addoption(parser):
@@ -49,13 +54,16 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     device = _device(config)
     machine_info.update(torch=torch.__version__, ocrbench_device=str(device), device_name=device_name(device),
                         torch_threads=torch.get_num_threads(), git=git_revision())
+    machine_info.update(precision=PRECISION)
     if device.type == "cuda":
         machine_info.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
 
 
 @pytest.fixture(scope="session")
 def device(request) -> torch.device:
-    return _device(request.config)
+    device = _device(request.config)
+    set_matmul_precision(device, PRECISION)
+    return device
 
 
 @pytest.fixture(scope="session")

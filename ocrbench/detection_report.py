@@ -1,7 +1,7 @@
 """The text-line detector leaderboard, derived from the ``task: detection`` records of ``runs.jsonl``.
 
-``detector_leaderboard(runs)`` gives one row per (dataset, split, model): the best run's numbers (highest
-AP@0.5), the number of runs and the spread of AP@0.5 over them; ``detector_markdown(runs)`` renders it as the
+``detector_leaderboard(runs)`` gives one row per (dataset, split, model, configuration, device): the metrics
+averaged over seeds, the number of seeds and the 95% interval of AP@0.5; ``detector_markdown(runs)`` renders it as the
 "Text-line detectors" section of ``leaderboard.md`` (empty string when there is no detector record).
 """
 
@@ -12,16 +12,18 @@ from collections.abc import Iterable
 import pandas as pd
 from tabulate import tabulate
 
+from .stats import ci_halfwidth
+
 KEYS = ["dataset", "split", "model"]
 # column in the records -> header in the Markdown table (shown when present in some record)
 COLUMNS = {
     "model": "Model", "ap50": "AP@0.5", "ap": "AP@[.5:.95]", "f1": "F1@0.5", "p50": "P@0.5",
-    "r50": "R@0.5", "ap50_std": "AP@0.5 ±", "n_runs": "Runs", "params_m": "Params (M)",
+    "r50": "R@0.5", "ap50_ci": "AP@0.5 ± 95%", "n_runs": "Seeds", "params_m": "Params (M)",
     "gflops_per_page": "GFLOPs/page", "steps": "Steps", "train_seconds": "Train (s)",
     "train_pages_per_s": "Train pages/s", "eval_pages_per_s": "Pages/s", "peak_memory_mib": "Peak mem (MiB)",
     "activation_memory_mib": "Act. mem (MiB)", "precision": "Precision", "device_name": "Device",
 }
-THREE_DECIMALS = ("ap50", "ap", "f1", "p50", "r50", "ap50_std")
+THREE_DECIMALS = ("ap50", "ap", "f1", "p50", "r50", "ap50_ci")
 ONE_DECIMAL = ("train_seconds", "train_pages_per_s", "eval_pages_per_s", "peak_memory_mib", "activation_memory_mib")
 
 
@@ -30,7 +32,7 @@ def _frame(runs: pd.DataFrame | Iterable[dict]) -> pd.DataFrame:
 
 
 def detector_leaderboard(runs: pd.DataFrame | Iterable[dict]) -> pd.DataFrame:
-    """Best ``ok`` detection run per (dataset, split, model), sorted by AP@0.5 within each dataset."""
+    """``ok`` detection runs averaged over seeds per configuration, sorted by AP@0.5 within each dataset."""
     runs = _frame(runs)
     needed = {"task", "status", "ap50"}
     if runs.empty or not needed <= set(runs.columns):
@@ -40,9 +42,13 @@ def detector_leaderboard(runs: pd.DataFrame | Iterable[dict]) -> pd.DataFrame:
         return pd.DataFrame(columns=KEYS + ["ap50"])
     ok["params_m"] = ok["params"] / 1e6
     ok["ap50"] = ok["ap50"].astype(float)
-    best = ok.loc[ok.groupby(KEYS)["ap50"].idxmax()].set_index(KEYS)
-    stats = ok.groupby(KEYS)["ap50"].agg(n_runs="count", ap50_std="std")
-    table = best.join(stats).reset_index()
+    keys = KEYS + [k for k in ("config_id", "device_name") if k in ok]  # never merge configs or devices
+    ok[keys] = ok[keys].fillna("")
+    metrics = [c for c in ("ap50", "ap", "f1", "p50", "r50", "train_pages_per_s", "eval_pages_per_s") if c in ok]
+    first = ok.groupby(keys).first()
+    means = ok.groupby(keys)[metrics].mean()
+    stats = ok.groupby(keys)["ap50"].agg(n_runs="count", ap50_ci=ci_halfwidth)
+    table = first.drop(columns=metrics).join(means).join(stats).reset_index()
     return table.sort_values(["dataset", "split", "ap50"], ascending=[True, True, False]).reset_index(drop=True)
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .metrics import ErrorCounts
 from .progress import progress_bar
-from .runtime import autocast, make_collator, resolve_device, sync
+from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
 
 
 @dataclass
@@ -39,6 +39,7 @@ def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int =
     """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references."""
     model.check_decoder(decoder)
     dev = resolve_device(device)
+    set_matmul_precision(dev, precision)  # "fp32" means no TF32, as in training and profiling
     model.to(dev).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         collate_fn=make_collator(model, model.charset, model.info.input_height))

@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .config import TrainConfig
-from .runtime import autocast, resolve_device
-from .train import AugmentedLines, BatchOrder, _collate_fn, make_optimizer
+from .runtime import autocast, resolve_device, set_matmul_precision
+from .train import AugmentedLines, BatchOrder, _collate_fn, make_optimizer, optimizer_step
 
 
 @dataclass
@@ -37,9 +37,13 @@ class LRFinderResult:
 def lr_range_test(model, dataset: Dataset, cfg: TrainConfig, start_lr: float = 1e-6, end_lr: float = 1.0,
                   steps: int = 100, smoothing: float = 0.9, diverge: float = 4.0) -> LRFinderResult:
     device = resolve_device(cfg.device)
+    set_matmul_precision(device, cfg.precision)  # as training: no TF32 matmuls/convs/RNNs unless "tf32"
     initial = copy.deepcopy(model.state_dict())
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
+    # fp16 as in training: a loss scale against underflowing gradients; a step whose gradients overflow
+    # (inf/nan after scaling) is skipped and the scale lowered (on a CPU, fp16 is refused by autocast)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     loader = DataLoader(AugmentedLines(dataset, cfg.seed, cfg.augment), collate_fn=_collate_fn(model),
                         batch_sampler=BatchOrder(len(dataset), cfg.batch_size, cfg.seed),
                         generator=torch.Generator().manual_seed(cfg.seed))
@@ -60,10 +64,7 @@ def lr_range_test(model, dataset: Dataset, cfg: TrainConfig, start_lr: float = 1
         if not math.isfinite(value) or smoothed > diverge * best:
             diverged = lr
             break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        optimizer_step(model, loss, optimizer, scaler, cfg.grad_clip)
     model.load_state_dict(initial)
     return LRFinderResult(lrs, losses, suggest_lr(lrs, losses), diverged)
 

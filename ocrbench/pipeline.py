@@ -25,7 +25,7 @@ from .errors import DataError, UserError
 from .metrics import DetectionCounts, ErrorCounts
 from .models.detection import resize_page
 from .progress import progress_bar
-from .runtime import autocast, make_collator, resolve_device, sync
+from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
 
 MAX_PIXELS = 1_000_000_000  # refuse only absurd images (Pillow's own bomb guard stops at ~179 MP)
 WORK_SIDE = 4000  # pages are decoded at most this long: plenty for 32-64 px line crops, cheap to handle
@@ -189,6 +189,7 @@ def evaluate_detector(model, dataset: Dataset, batch_size: int = 8, device: str 
     (``r50``) and ``f1`` at IoU 0.5 at the model's operating threshold; throughput (``eval_pages_per_s``:
     forward + NMS, data loading excluded)."""
     dev = resolve_device(device)
+    set_matmul_precision(dev, precision)  # no TF32 unless "tf32" (torch's default allows it in cuDNN convs)
     model.to(dev).eval()
     threshold = model.score_threshold if score_threshold is None else score_threshold
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate)
@@ -209,11 +210,13 @@ def evaluate_detector(model, dataset: Dataset, batch_size: int = 8, device: str 
     return out
 
 
-def detector_cost(model, dataset: Dataset, batch_size: int = 8, device: str = "auto") -> dict:
+def detector_cost(model, dataset: Dataset, batch_size: int = 8, device: str = "auto", precision: str = "fp32"
+                  ) -> dict:
     """Cost columns of the detector table: GFLOPs of one forward pass over a page of the model's size
-    (portrait, 3:4), and the memory of one training step at ``batch_size``: peak CUDA memory on a GPU, the
-    bytes autograd saves for backward (activations) on a CPU. Uses :mod:`ocrbench.profile`; a measurement
-    that fails is left out with its error, never raised."""
+    (portrait, 3:4), and the memory of one training step at ``batch_size`` in ``precision`` (the training
+    precision: autocast halves most activations): peak CUDA memory on a GPU, the bytes autograd saves for
+    backward (activations) on a CPU. Uses :mod:`ocrbench.profile`; a measurement that fails is left out with
+    its error, never raised (bf16/fp16 on a CPU: refused, as in training)."""
     import copy
 
     out: dict = {}
@@ -235,14 +238,19 @@ def detector_cost(model, dataset: Dataset, batch_size: int = 8, device: str = "a
     try:
         probe = copy.deepcopy(model).to(dev).train()  # a copy: a training step moves batch-norm statistics
         batch = probe.collate([dataset[i % len(dataset)] for i in range(batch_size)]).to(dev)
+
+        def loss() -> torch.Tensor:
+            with autocast(dev, precision):
+                return probe.loss(batch)
+
         if dev.type == "cuda":
             with cuda_peak_memory(dev) as mem:
-                probe.loss(batch).backward()
+                loss().backward()
             out["peak_memory_mib"] = round(mem["allocated"] / 2**20, 1)
         else:
-            nbytes, _ = saved_activation_bytes(lambda: probe.loss(batch), exclude=list(probe.parameters()))
+            nbytes, _ = saved_activation_bytes(loss, exclude=list(probe.parameters()))
             out["activation_memory_mib"] = round(nbytes / 2**20, 1)
-        out["memory_batch_size"] = batch_size
+        out.update(memory_batch_size=batch_size, memory_precision=precision)
     except Exception as e:
         out["memory_error"] = f"{type(e).__name__}: {e}"
     return out

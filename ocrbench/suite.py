@@ -251,7 +251,7 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
     training = _training_fields(model, result, out)
     training["train_pages_per_s"] = training.pop("train_lines_per_s")
     return [{**base, "status": "ok", "task": "detection", **training, **ev,
-             **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device)}]
+             **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device, cfg.train.precision)}]
 
 
 # task -> fn(entry, cfg, base_record, resume, progress, todo) -> list of records. Other tasks add theirs here.

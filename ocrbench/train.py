@@ -3,7 +3,6 @@ augmentation, batch order and budget. The harness only uses the model contract (
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from .data.base import LineSample
 from .errors import UserError
 from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
+from .schedule import one_cycle_factor
 
 CHECKPOINT = "checkpoint.pt"
 # Validation CER targets of the time-to-accuracy figures (DAWNBench-style): the first step and training
@@ -30,17 +30,6 @@ DROPOUT_SEED_OFFSET = 7_777  # the dropout stream's seed is train.seed + this (m
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def one_cycle_factor(step: int, total: int, pct_start: float) -> float:
-    """LR multiplier of the one-cycle policy (Smith 2018): linear warm-up from 1/25 to 1 over
-    ``pct_start`` of the steps, then cosine annealing to 1e-4. A pure function of the step, so a resumed
-    run or a schedule fitted to a time budget needs no scheduler state."""
-    warm = max(1, int(total * pct_start))
-    if step < warm:
-        return 1 / 25 + (1 - 1 / 25) * step / warm
-    progress = min(1.0, (step - warm) / max(1, total - warm))
-    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class BatchOrder:
@@ -154,7 +143,9 @@ def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, con
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save({"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
-                "config_hash": config_hash, "rng": torch.get_rng_state()}, tmp)
+                "config_hash": config_hash, "rng": torch.get_rng_state(),
+                # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}, tmp)
     os.replace(tmp, path)
 
 
@@ -309,6 +300,8 @@ def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainSta
     if scaler is not None and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng"])
+    if ckpt.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     return TrainState(**ckpt["state"])
 
 

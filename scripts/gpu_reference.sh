@@ -10,9 +10,14 @@ cd "$(dirname "$0")/.."
 SEEDS="${SEEDS:-1}"
 if [[ "${DRY:-0}" == 1 ]]; then
   OUT=local/gpu-dry DEVICE=cpu PRECISION=fp32
+  # the tiny variants of every family, the detector on small pages, a few steps: the script's path, not its numbers
   EXTRA=(--set train.steps=4 --set train.batch_size=4 --set data.train_size=32 --set data.val_size=8
          --set data.test_size=8 --set train.device=cpu --set train.precision=fp32 --set train.num_workers=0
-         --set train.eval_every=2 --set lm.steps=5)
+         --set train.eval_every=2 --set lm.steps=5 --set lm.hidden=16
+         --set "models=[line_cnn_tiny, resnet_ctc_tiny, {name: crnn_tiny, decoders: [greedy, beam, beam+lm]},
+                attention_lm_tiny, cnn_transformer_tiny, {name: yolo_lines_tiny, data: {name: synth-pages,
+                height: 128, train_size: 8, val_size: 2, test_size: 2, options: {}}, train: {batch_size: 2,
+                steps: 2, eval_every: 0}}]")
   PROFILE=(--model line_cnn_small,crnn_small --precision fp32 --iters 2 --warmup 1)
   rm -rf "$OUT"
 else

@@ -3,7 +3,8 @@ import pytest
 
 from ocrbench.errors import UserError
 from ocrbench.records import append_record
-from ocrbench.report import ci_halfwidth, compare, leaderboard, tie_aware_ranks, write_report
+from ocrbench.report import compare, leaderboard, write_report
+from ocrbench.stats import ci_halfwidth, tie_aware_ranks
 
 
 def record(model, cer, seed=0, status="ok", **kw):

@@ -32,14 +32,38 @@ class LineBatch:
     targets: torch.Tensor  # int64 (B, L_max) charset indices, zero padded
     target_lengths: torch.Tensor  # int64 (B,)
     texts: list[str]
+    # CPU copies of widths and target_lengths, kept by to(): what must be known on the host (the lengths that
+    # pack a BiLSTM's input, CTC's length arguments, the label-length check) then needs no device→host copy,
+    # which would stall the host until the device has caught up, every training step. None: not moved yet.
+    host_widths: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    host_target_lengths: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> LineBatch:
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
+        widths, target_lengths = self.lengths_on_host(copy=False)
         return LineBatch(move(self.images), move(self.widths), move(self.targets),
-                         move(self.target_lengths), self.texts)
+                         move(self.target_lengths), self.texts, widths, target_lengths)
+
+    def lengths_on_host(self, copy: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(widths, target_lengths)`` on the CPU: the copies kept by :meth:`to`, the tensors themselves on a
+        CPU batch, else (``copy=True``) a device→host copy, which synchronises; ``copy=False`` gives None."""
+        def host(kept: torch.Tensor | None, t: torch.Tensor) -> torch.Tensor | None:
+            if kept is not None:
+                return kept
+            if t.device.type == "cpu":
+                return t
+            return t.cpu() if copy else None
+
+        return host(self.host_widths, self.widths), host(self.host_target_lengths, self.target_lengths)
+
+    def pin_memory(self) -> LineBatch:
+        """The batch in page-locked memory, so that ``to(device, non_blocking=True)`` is an asynchronous copy.
+        ``DataLoader(pin_memory=True)`` calls this on every batch (without it, a custom type stays pageable)."""
+        return LineBatch(self.images.pin_memory(), self.widths.pin_memory(), self.targets.pin_memory(),
+                         self.target_lengths.pin_memory(), self.texts)
 
 
 def resize_to_height(image: np.ndarray, height: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from ..config import LMConfig, config_hash
 from ..data.cache import cache_home
 from ..errors import UserError
 from ..runtime import resolve_device
-from ..train import one_cycle_factor
+from ..schedule import one_cycle_factor
 from .model import CharLM
 from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, wrap_lines
 

@@ -1,9 +1,16 @@
-"""Model registry and the reference models. Importing this package registers every model in it."""
+"""Model registry and the reference models.
 
-# Each model module registers its models when imported: add a new model's module to this line.
-from . import attention_lm, cnn_transformer, crnn, line_cnn, resnet_ctc, yolo_lines  # noqa: F401
+Adding a model is one file: put it in this folder (or in your own package, under the entry-point group
+``ocrbench.models``) and decorate its entry functions with ``@register_model``; nothing else is edited. Every
+public module of this folder is imported at the end of this file, after the public names below exist, so a model
+module may start with ``from ocrbench.models import register_model``.
+"""
+
 from .base import CTCRecognizer, ModelInfo, Recognizer
-from .registry import create_model, list_models, model_task, register_model
+from .registry import create_model, import_modules, list_models, model_task, register_model
 
 __all__ = ["CTCRecognizer", "ModelInfo", "Recognizer", "create_model", "list_models", "model_task",
            "register_model"]
+
+# Last: model modules import the names above from this (then partially initialised) package.
+MODEL_MODULES = import_modules(__name__, __path__)

@@ -28,7 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..data.charset import Charset
 from .base import ModelInfo
-from .blocks import BiLSTM, ResNetLineEncoder, length_mask
+from .blocks import BiLSTM, ResNetLineEncoder, autocast_off, length_mask
 from .registry import register_model
 from .seq2seq import Seq2SeqRecognizer
 
@@ -80,9 +80,10 @@ class LocationAttention(nn.Module):
         windows = F.pad(previous, (half, half)).unfold(-1, self.kernel, 1)  # (B, T, kernel)
         energy = self.energy(torch.tanh(keys + self.query(query).unsqueeze(1) + self.location(windows))).squeeze(-1)
         energy = energy.float()
-        if self.prior_frames:
-            shifted = F.pad(previous.float(), (self.prior_frames, 0)).unfold(-1, self.prior_frames + 1, 1)
-            energy = energy + (shifted @ self.prior).clamp(min=1e-6).log()
+        if self.prior_frames:  # float32 with autocast off: autocast would run the matmul in half precision
+            with autocast_off(energy):
+                shifted = F.pad(previous.float(), (self.prior_frames, 0)).unfold(-1, self.prior_frames + 1, 1)
+                energy = energy + (shifted @ self.prior).clamp(min=1e-6).log()
         weights = energy.masked_fill(~mask, float("-inf")).softmax(-1).to(values.dtype)
         return torch.bmm(weights.unsqueeze(1), values).squeeze(1), weights
 
@@ -109,16 +110,26 @@ class AttentionLM(Seq2SeqRecognizer):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(dec_hidden + feat, self.num_tokens)
 
-    def encode(self, images: torch.Tensor, widths: torch.Tensor) -> dict:
+    def encode(self, images: torch.Tensor, widths: torch.Tensor, host_widths: torch.Tensor | None = None
+               ) -> dict:
+        """``host_widths``: ``widths`` on the CPU, if at hand: the BiLSTM packs with lengths computed from them
+        instead of copying ``lengths`` to the host (a sync)."""
         x = self.dropout(self.cnn(images, self.grad_checkpointing))
         lengths = self.cnn.output_lengths(widths).clamp(max=x.shape[1])
+        host = lengths if host_widths is None else self.cnn.output_lengths(host_widths).clamp(max=x.shape[1])
         if self.grad_checkpointing and torch.is_grad_enabled():
-            x = checkpoint(self.rnn, x, lengths, use_reentrant=False)
+            x = checkpoint(self.rnn, x, host, use_reentrant=False)
         else:
-            x = self.rnn(x, lengths)
+            x = self.rnn(x, host)
         x = self.dropout(x)
-        return {"features": x, "lengths": lengths, "mask": length_mask(lengths, x.shape[1]),
-                "keys": self.attention.key(x)}
+        memory = {"features": x, "lengths": lengths, "mask": length_mask(lengths, x.shape[1]),
+                  "keys": self.attention.key(x)}
+        if host_widths is not None:
+            memory["host_lengths"] = host
+        return memory
+
+    def encode_batch(self, batch) -> dict:
+        return self.encode(batch.images, batch.widths, batch.lengths_on_host(copy=False)[0])
 
     def init_state(self, memory: dict) -> dict:
         x = memory["features"]
@@ -129,7 +140,8 @@ class AttentionLM(Seq2SeqRecognizer):
         return {"h": h, "c": torch.zeros_like(h), "context": x.new_zeros(B, D), "weights": first}
 
     def _step(self, embedded: torch.Tensor, h, c, context, weights, features, keys, mask):
-        h, c = self.cell(torch.cat([embedded, context], -1), (h, c))
+        with autocast_off(embedded):  # float32 as the encoder's BiLSTM (autocast: the cell in bf16/fp16)
+            h, c = self.cell(torch.cat([embedded.float(), context.float()], -1), (h.float(), c.float()))
         context, weights = self.attention(h, keys, features, mask, weights)
         logits = self.head(self.dropout(torch.cat([h, context], -1)))
         return logits, h, c, context, weights

@@ -107,22 +107,30 @@ class CTCRecognizer(Recognizer):
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def forward_batch(self, batch: LineBatch) -> torch.Tensor:
+        """The logits of a training batch: ``self(images, widths)``. A model whose forward needs lengths on the
+        host (packing) overrides this to use the batch's CPU widths (``batch.lengths_on_host(copy=False)``)."""
+        return self(batch.images, batch.widths)
+
     def min_input_width(self, target_length: int) -> int:
         # CTC needs a frame per character plus one blank between repeated characters: 2L frames always suffice.
         return max(self.info.min_width, (2 * target_length + 1) * self.info.output_stride)
 
     def loss(self, batch: LineBatch) -> torch.Tensor:
-        logits = self(batch.images, batch.widths)
-        lengths = self.output_lengths(batch.widths).clamp(max=logits.shape[1])
-        too_long = batch.target_lengths > lengths
+        logits = self.forward_batch(batch)
+        # lengths on the host, from the batch's CPU copies: F.ctc_loss copies its length arguments to the host
+        # anyway, and the check below then needs no device→host copy (a sync per training step)
+        widths, target_lengths = batch.lengths_on_host()
+        lengths = self.output_lengths(widths).clamp(max=logits.shape[1])
+        too_long = target_lengths > lengths
         if too_long.any():
             i = int(too_long.nonzero()[0])
             raise ValueError(
-                f"label of {int(batch.target_lengths[i])} characters is longer than the {int(lengths[i])} CTC "
-                f"frames of its image (width {int(batch.widths[i])}); pad images to model.min_input_width()")
+                f"label of {int(target_lengths[i])} characters is longer than the {int(lengths[i])} CTC "
+                f"frames of its image (width {int(widths[i])}); pad images to model.min_input_width()")
         # CTC in float32 even under autocast: its log-space sums underflow in half precision.
         log_probs = logits.float().log_softmax(-1).transpose(0, 1)
-        return F.ctc_loss(log_probs, batch.targets, lengths, batch.target_lengths,
+        return F.ctc_loss(log_probs, batch.targets, lengths, target_lengths,
                           blank=0, reduction="mean", zero_infinity=True)
 
     @torch.no_grad()

@@ -63,9 +63,25 @@ def strided_length(widths: torch.Tensor, stride: int) -> torch.Tensor:
     return torch.div(widths + stride - 1, stride, rounding_mode="floor").clamp(min=1)
 
 
+def autocast_off(x: torch.Tensor):
+    """A region without autocast on ``x``'s device, for ops whose precision is stated (cast their inputs,
+    e.g. ``x.float()``) rather than left to each device's autocast op lists. Under CUDA autocast the cuDNN
+    RNNs are cast to float16 whatever the autocast dtype (``aten/src/ATen/cudnn/AutocastRNN.cpp`` casts to
+    ``kHalf``), ``lstm_cell`` to the autocast dtype, and CPU autocast does not cast LSTMs at all (a bfloat16
+    input fails). Without autocast nothing changes: the fp32 path is the same computation."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 class BiLSTM(nn.Module):
     """Stacked bidirectional LSTM over (B, T, D) that ignores padding frames (packed sequences), so the
-    backward direction starts at each line's true end rather than in the padding."""
+    backward direction starts at each line's true end rather than in the padding.
+
+    Runs in float32 with autocast off (see :func:`autocast_off`), so its precision is the same on every
+    device; the output is float32. Packing needs the lengths on the host: pass them on the CPU (computed from
+    the batch's CPU widths) and nothing waits for the device; lengths on a device are copied to the host,
+    which synchronises. The sort and its inverse are computed on the host and sent to the device with
+    non-blocking copies, where ``pack_padded_sequence(enforce_sorted=False)`` would copy them synchronously
+    both ways; the computation is the same (sort, pack, LSTM, unpack, unsort)."""
 
     def __init__(self, d_in: int, hidden: int, layers: int, dropout: float = 0.0):
         super().__init__()
@@ -74,10 +90,15 @@ class BiLSTM(nn.Module):
         self.out_features = 2 * hidden
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return out
+        lengths, order = torch.sort(lengths.cpu().long(), descending=True)
+        unsort = torch.empty_like(order)
+        unsort[order] = torch.arange(order.numel())
+        order, unsort = order.to(x.device, non_blocking=True), unsort.to(x.device, non_blocking=True)
+        with autocast_off(x):
+            packed = pack_padded_sequence(x.float().index_select(0, order), lengths, batch_first=True)
+            out, _ = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out.index_select(0, unsort)
 
 
 # ---- shared by the sequence-to-sequence recognizers (attention_lm, cnn_transformer) -------------------------

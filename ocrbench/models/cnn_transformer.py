@@ -131,12 +131,13 @@ class CNNTransformer(Seq2SeqRecognizer):
         if diagonal_prior:
             slopes[: heads // 2] = 0.5 ** torch.arange(heads // 2, dtype=torch.float32)
         self.register_buffer("prior_slopes", slopes, persistent=False)
+        self.has_prior = bool(slopes.any())  # a Python bool: testing the buffer syncs the device per call
         self.frames_per_char = 0.45 * input_height / self.info.output_stride
 
     def cross_mask(self, memory: dict, positions: torch.Tensor) -> torch.Tensor:
         """Cross-attention mask for decoder ``positions``: bool (B, 1, 1, T) without a prior, else the float
         bias (B, H, L, T) with -inf at padding frames."""
-        if not bool(self.prior_slopes.any()):
+        if not self.has_prior:
             return memory["mask"]
         T = memory["mask"].shape[-1]
         chars = torch.arange(T, device=positions.device, dtype=torch.float32) / self.frames_per_char
@@ -149,7 +150,9 @@ class CNNTransformer(Seq2SeqRecognizer):
             return checkpoint(layer, *args, use_reentrant=False)
         return layer(*args)
 
-    def encode(self, images: torch.Tensor, widths: torch.Tensor) -> dict:
+    def encode(self, images: torch.Tensor, widths: torch.Tensor, host_widths: torch.Tensor | None = None
+               ) -> dict:
+        """``host_widths``: ``widths`` on the CPU, if at hand, for the auxiliary CTC loss's lengths."""
         x = self.cnn(images, self.grad_checkpointing)
         B, T, D = x.shape
         lengths = self.cnn.output_lengths(widths).clamp(max=T)
@@ -160,9 +163,15 @@ class CNNTransformer(Seq2SeqRecognizer):
             x = self._run(layer, x, mask)
         x = self.enc_norm(x)
         memory = {"features": x, "lengths": lengths, "mask": mask}
+        if host_widths is not None:
+            memory["host_lengths"] = self.cnn.output_lengths(host_widths).clamp(max=T)
         for i, layer in enumerate(self.decoder):
             memory[f"k{i}"], memory[f"v{i}"] = layer.memory_kv(x)
         return memory
+
+    def encode_batch(self, batch) -> dict:
+        host_widths = batch.lengths_on_host(copy=False)[0] if self.ctc_head is not None else None
+        return self.encode(batch.images, batch.widths, host_widths)
 
     def _embed(self, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
         x = self.embedding(tokens) * self.dim**0.5
@@ -189,7 +198,8 @@ class CNNTransformer(Seq2SeqRecognizer):
             return self.teacher_forcing(memory, prefix)[:, -1], {"tokens": prefix}
         t = state["k0"].shape[2]
         x, new = self._embed(tokens[:, None], offset=t), {}
-        mask = self.cross_mask(memory, torch.tensor([t], device=tokens.device))
+        # arange, not torch.tensor([t], device=...): a host→device copy of a new tensor waits for the device
+        mask = self.cross_mask(memory, torch.arange(t, t + 1, device=tokens.device))
         for i, layer in enumerate(self.decoder):
             x, (new[f"k{i}"], new[f"v{i}"]) = layer(x, memory[f"k{i}"], memory[f"v{i}"], mask,
                                                     (state[f"k{i}"], state[f"v{i}"]))

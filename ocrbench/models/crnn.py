@@ -43,12 +43,17 @@ class CRNN(CTCRecognizer):
         # each 2x2 max-pool floors: width w -> w // 2 three times
         return torch.div(widths, self.info.output_stride, rounding_mode="floor").clamp(min=1)
 
-    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, widths: torch.Tensor, host_widths: torch.Tensor | None = None
+                ) -> torch.Tensor:
         x = run_stages(self.stages, images, self.grad_checkpointing)
         x = self.dropout(collapse_height(x))
-        lengths = self.output_lengths(widths).clamp(max=x.shape[1])
+        # packing needs the lengths on the host: from the batch's CPU widths when given, so no step syncs
+        lengths = self.output_lengths(widths if host_widths is None else host_widths).clamp(max=x.shape[1])
         x = run_stages([lambda t: self.rnn(t, lengths)], x, self.grad_checkpointing)
         return self.head(self.dropout(x))
+
+    def forward_batch(self, batch) -> torch.Tensor:
+        return self(batch.images, batch.widths, batch.lengths_on_host(copy=False)[0])
 
 
 @register_model

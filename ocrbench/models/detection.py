@@ -49,6 +49,12 @@ class PageBatch:
         return PageBatch(move(self.images), [move(b) for b in self.boxes], move(self.sizes), move(self.scales),
                          self.texts)
 
+    def pin_memory(self) -> PageBatch:
+        """Page-locked copies, so that ``to(device, non_blocking=True)`` is asynchronous (DataLoader with
+        ``pin_memory=True`` calls this)."""
+        return PageBatch(self.images.pin_memory(), [b.pin_memory() for b in self.boxes], self.sizes.pin_memory(),
+                         self.scales.pin_memory(), self.texts)
+
 
 def resize_page(image: np.ndarray, boxes: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Scale a page (and its boxes) so that its longer side is ``long_side`` pixels; returns the scale too."""

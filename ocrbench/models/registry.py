@@ -1,18 +1,37 @@
 """Model registry in the style of timm: ``@register_model`` on a small entry function.
 
-An entry function takes ``charset`` plus keyword overrides and returns a model instance. The registry is
-filled when ``ocrbench.models`` is imported (each reference model module registers itself).
+An entry function takes ``charset`` plus keyword overrides and returns a model instance. Models come from two
+places, so that adding one never means editing a list:
+
+- every public module of ``ocrbench.models`` (name not starting with ``_``), imported by the package's
+  ``__init__`` through :func:`import_modules`;
+- installed distributions that declare the entry-point group ``ocrbench.models``, e.g. in their pyproject.toml
+  ``[project.entry-points."ocrbench.models"]`` / ``mynet = "my_package.mynet"``. Each is imported once, on the
+  first registry lookup (:func:`list_models`, :func:`model_task`, :func:`create_model`); one that fails to
+  import is skipped with a warning naming it.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+import importlib
+import pkgutil
+import warnings
+from collections.abc import Callable, Iterable
+from importlib import metadata
 
+from ..data.charset import Charset
 from ..errors import UnknownNameError
+
+ENTRY_POINT_GROUP = "ocrbench.models"
 
 _ENTRIES: dict[str, Callable] = {}
 _MODULES: dict[str, str] = {}
+_plugins_loaded = False
+
+
+class DuplicateModelError(ValueError):
+    """Two entry functions claim the same model name."""
 
 
 def register_model(fn: Callable | None = None, *, task: str = "recognition"):
@@ -22,7 +41,8 @@ def register_model(fn: Callable | None = None, *, task: str = "recognition"):
     def wrap(fn: Callable) -> Callable:
         name = fn.__name__
         if name in _ENTRIES:
-            raise ValueError(f"model {name!r} is already registered (by {_MODULES[name]})")
+            raise DuplicateModelError(f"model {name!r} of {fn.__module__} is already registered "
+                                      f"(by {_MODULES[name]}): give one of them another name")
         fn.task = task
         _ENTRIES[name] = fn
         _MODULES[name] = fn.__module__
@@ -31,9 +51,45 @@ def register_model(fn: Callable | None = None, *, task: str = "recognition"):
     return wrap(fn) if fn is not None else wrap
 
 
+def import_modules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every module and subpackage of ``package`` (found on ``path``, its ``__path__``) whose name does
+    not start with ``_``, so that their ``@register_model`` decorators run. Shared code (base classes, blocks)
+    is imported too: it registers nothing, and the models import it anyway. Returns the module names."""
+    names = sorted(info.name for info in pkgutil.iter_modules(list(path)) if not info.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names
+
+
+def plugin_entry_points() -> Iterable[metadata.EntryPoint]:
+    """The installed entry points of group ``ocrbench.models``."""
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def load_plugins() -> None:
+    """Import the modules named by the ``ocrbench.models`` entry points (once per process). A plugin that fails
+    to import is skipped with one warning; a plugin that registers a taken name raises DuplicateModelError."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # before loading: a plugin that lists models while it is imported must not recurse
+    for entry_point in plugin_entry_points():
+        try:
+            entry_point.load()
+        except DuplicateModelError:
+            raise
+        except Exception as error:  # a broken third-party package must not take the benchmark down
+            dist = getattr(entry_point, "dist", None)
+            source = f" of distribution {dist.name!r}" if dist is not None else ""
+            warnings.warn(f"skipped model plugin {entry_point.name!r} ({entry_point.value}){source}: it failed "
+                          f"to import with {type(error).__name__}: {error}. Its models are not available; fix or "
+                          f"uninstall it.", RuntimeWarning, stacklevel=3)
+
+
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     """Registered model names matching a shell-style ``pattern``; ``task`` filters by
     ``"recognition"`` or ``"detection"``."""
+    load_plugins()
     names = sorted(n for n in _ENTRIES if fnmatch.fnmatch(n, pattern))
     if task is not None:
         names = [n for n in names if model_task(n) == task]
@@ -45,16 +101,15 @@ def model_task(name: str) -> str:
 
 
 def _get(name: str) -> Callable:
+    load_plugins()
     if name not in _ENTRIES:
         raise UnknownNameError("model", name, list(_ENTRIES))
     return _ENTRIES[name]
 
 
-def create_model(name: str, charset=None, **kwargs):
+def create_model(name: str, charset: Charset | None = None, **kwargs):
     """Instantiate a registered model. ``charset`` defaults to the IAM charset; ``kwargs`` override the
     variant's defaults (e.g. ``input_height=32``)."""
-    from ..data.charset import Charset
-
     fn = _get(name)
     model = fn(charset=charset or Charset(), **kwargs)
     model.name = name

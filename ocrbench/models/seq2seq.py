@@ -8,6 +8,9 @@ A subclass implements
 
 - ``encode(images, widths) -> memory``: a dict of tensors with rows in dim 0; it must hold ``"features"``
   ``(B, T, D)`` and ``"lengths"`` ``(B,)`` (valid frames), used by the optional CTC head and the length limit;
+  optionally ``"host_lengths"``, the same on the CPU (the CTC loss then copies nothing to the host). An encoder
+  that can use the batch's CPU widths (``LineBatch.host_widths``: packing without a device→host copy)
+  overrides ``encode_batch(batch)``, which the loss calls;
 - ``teacher_forcing(memory, inputs) -> logits``: ``(B, L, num_tokens)`` for inputs ``[start, y_1 .. y_L-1]``;
 - ``init_state(memory) -> state`` and ``decode_step(tokens, state, memory) -> (logits, state)``: one step of
   the decoder (see :mod:`ocrbench.decoding.beam`).
@@ -67,6 +70,10 @@ class Seq2SeqRecognizer(Recognizer):
     def decode_step(self, tokens: torch.Tensor, state: dict, memory: dict) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
+    def encode_batch(self, batch: LineBatch) -> dict:
+        """``encode`` of a training batch (see the module docstring)."""
+        return self.encode(batch.images, batch.widths)
+
     # ---- shared ----
     def min_input_width(self, target_length: int) -> int:
         if self.ctc_head is not None:
@@ -84,7 +91,7 @@ class Seq2SeqRecognizer(Recognizer):
         return self.log_probs(logits), state
 
     def loss(self, batch: LineBatch) -> torch.Tensor:
-        memory = self.encode(batch.images, batch.widths)
+        memory = self.encode_batch(batch)
         targets = batch.targets.clone()
         B = targets.shape[0]
         targets = torch.cat([targets, targets.new_zeros(B, 1)], 1)
@@ -109,8 +116,10 @@ class Seq2SeqRecognizer(Recognizer):
 
     def _ctc_loss(self, memory: dict, batch: LineBatch) -> torch.Tensor:
         log_probs = self.ctc_head(memory["features"]).float().log_softmax(-1).transpose(0, 1)
-        lengths = memory["lengths"].clamp(max=log_probs.shape[0])
-        return F.ctc_loss(log_probs, batch.targets, lengths, batch.target_lengths, blank=0, reduction="mean",
+        # lengths on the host where the encoder kept them: F.ctc_loss copies its length arguments to the host
+        lengths = memory.get("host_lengths", memory["lengths"]).clamp(max=log_probs.shape[0])
+        _, target_lengths = batch.lengths_on_host()
+        return F.ctc_loss(log_probs, batch.targets, lengths, target_lengths, blank=0, reduction="mean",
                           zero_infinity=True)
 
     def decode_limits(self, memory: dict) -> torch.Tensor:

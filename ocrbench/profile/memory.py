@@ -11,6 +11,7 @@ placeholders (its own, inner hooks) and keeps only the stage inputs, which this 
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -52,12 +53,27 @@ def saved_activation_bytes(fn: Callable[[], Any], exclude: Iterable[torch.Tensor
     return sum(seen.values()), out
 
 
+def release_cached_memory(device: torch.device | str) -> None:
+    """Free what earlier code left: unreachable tensors (``gc``) and the blocks the caching allocator keeps.
+    Without it the reserved figure of a measurement includes cached blocks of whatever ran before (it then
+    depends on run order), and fragmentation left by earlier work can raise the next one's reservation."""
+    device = torch.device(device)
+    gc.collect()
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+
+
 @contextlib.contextmanager
-def cuda_peak_memory(device: torch.device | str) -> Iterator[dict]:
+def cuda_peak_memory(device: torch.device | str, empty_cache: bool = True) -> Iterator[dict]:
     """Peak CUDA memory of the enclosed code: yields a dict that is filled on exit with
-    ``allocated`` (``max_memory_allocated``, the main figure) and ``reserved`` (``max_memory_reserved``), bytes."""
+    ``allocated`` (``max_memory_allocated``, the main figure) and ``reserved`` (``max_memory_reserved``), bytes.
+
+    ``empty_cache``: first :func:`release_cached_memory`. ``False`` when the caller did that itself before
+    untimed warm-up steps (so that timed steps do not pay for fresh ``cudaMalloc`` calls)."""
     device = torch.device(device)
     stats: dict = {}
+    if empty_cache:
+        release_cached_memory(device)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     yield stats

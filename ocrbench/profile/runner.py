@@ -26,7 +26,7 @@ from ..records import environment
 from ..report import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
 from ..runtime import autocast, resolve_device, set_matmul_precision
 from .flops import count_flops
-from .memory import MIB, cuda_peak_memory, saved_activation_bytes
+from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activation_bytes
 from .mfu import mfu, peak_flops
 from .timing import time_steps
 from .workloads import TIMM_PREFIX, Workload, make_workload
@@ -223,9 +223,12 @@ def _measure(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_siz
         saved, loss = saved_activation_bytes(lambda: _loss(workload, batch, dev, spec.precision), model.parameters())
         del loss
         out["saved_activation_mib"] = round(saved / MIB, 3)
+    if dev.type == "cuda":  # each row starts from an empty cache: its memory must not depend on run order
+        release_cached_memory(dev)
     for _ in range(spec.warmup):
         step()
-    with cuda_peak_memory(dev) if dev.type == "cuda" else contextlib.nullcontext({}) as mem:
+    # peaks reset after the warm-up (emptying the cache here would make the first timed step allocate afresh)
+    with cuda_peak_memory(dev, empty_cache=False) if dev.type == "cuda" else contextlib.nullcontext({}) as mem:
         stats = time_steps(step, dev, warmup=0, iters=spec.iters, max_seconds=spec.max_seconds,
                            min_iters=spec.min_iters)
     stats = replace(stats, warmup=spec.warmup)

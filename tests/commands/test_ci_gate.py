@@ -5,6 +5,7 @@ import pytest
 
 from ocrbench.cli import main
 from ocrbench.config import load_suite
+from ocrbench.data.registry import create_dataset
 from ocrbench.records import append_record, read_records
 from ocrbench.suite import config_id, run_hash
 
@@ -26,7 +27,8 @@ def suite(tmp_path):
 def reference_row(suite_path, cer: float) -> dict:
     cfg = load_suite(suite_path)
     entry = cfg.models[0]
-    return {"suite": "citest", "model": entry.name, "dataset": "synth-lines", "split": "test", "decoder": "greedy",
+    version = create_dataset(cfg.data.name, "test", cfg.data).version
+    return {"data_version": version, "suite": "citest", "model": entry.name, "dataset": "synth-lines", "split": "test", "decoder": "greedy",
             "decoder_hash": "", "status": "ok", "cer": cer, "wer": cer, "seed": 0, "config_id": config_id(entry, cfg),
             "config_hash": run_hash(entry, cfg), "train_dataset": "synth-lines", "device_name": "reference cpu",
             "params": 1, "steps": 2}

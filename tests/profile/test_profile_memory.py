@@ -31,3 +31,21 @@ def test_cuda_peak_memory():
         x = torch.empty(64 * 2**20, dtype=torch.uint8, device="cuda")
         del x
     assert mem["allocated"] >= 64 * 2**20 and mem["reserved"] >= mem["allocated"]
+
+
+def test_peak_memory_starts_from_an_empty_cache(monkeypatch):
+    """Cached blocks of earlier work are released before the peaks are reset, so the reserved figure does not
+    depend on what ran before (checked by call order; the figures themselves need CUDA)."""
+    calls = []
+    for name in ("synchronize", "empty_cache", "reset_peak_memory_stats"):
+        monkeypatch.setattr(torch.cuda, name, lambda *a, _name=name: calls.append(_name))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 1)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda *a: 2)
+    with cuda_peak_memory("cuda") as mem:
+        calls.append("body")
+    assert calls.index("empty_cache") < calls.index("reset_peak_memory_stats") < calls.index("body")
+    assert mem == {"allocated": 1, "reserved": 2}
+    calls.clear()
+    with cuda_peak_memory("cuda", empty_cache=False):  # the profiler empties it itself, before the warm-up
+        pass
+    assert "empty_cache" not in calls and "reset_peak_memory_stats" in calls
