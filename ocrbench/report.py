@@ -102,7 +102,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values("cer").copy()
         part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"])
         part["tied"] = part["rank"].map(part["rank"].value_counts()) > 1
-        parts.append(part)
+        parts.append(part.sort_values(["rank", "cer"], kind="stable"))
     return pd.concat(parts).reset_index(drop=True)
 
 
@@ -199,7 +199,8 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "") -> st
         for name in extra_sets(group):
             parts += [f"`CER {name}`: the same trained models evaluated on {name} (evaluation only: never used "
                       "for training, tuning or choosing a checkpoint).", ""]
-        parts += [COST_NOTE, ""]
+        if "gmacs_per_line" in group:
+            parts += [COST_NOTE, ""]
     if detectors:
         parts += [detectors, ""]
     cut = truncated_runs(runs)
