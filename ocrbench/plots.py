@@ -31,8 +31,11 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
                              squeeze=False)
     for ax, (col, label) in zip(axes[0], panels):
         _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        values = points[col].dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() > 10:  # log only across decades
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("CER, test split (lower is better)")
     if extra:

@@ -374,7 +374,7 @@ def compare_markdown(delta: pd.DataFrame, new_label: str = "new", ref_label: str
             continue
         verdict = words[r["verdict"]] + (f" (outside by {r['beyond']:.4f})" if r["verdict"] != "same" else "")
         ref = f"{r['cer_ref']:.4f}" + (f" ± {r['cer_ci_ref']:.4f}" if pd.notna(r["cer_ci_ref"]) else "")
-        rows.append([r["model"], r["decoder"], f"{r['cer']:.4f} (n={r['n']})", f"{ref} (n={r['n_ref']})",
+        rows.append([r["model"], r["decoder"], f"{r['cer']:.4f} (n={int(r['n'])})", f"{ref} (n={int(r['n_ref'])})",
                      f"{r['delta']:+.4f}", f"±{r['margin']:.4f}", verdict])
     return tabulate(rows, headers=["Model", "Decoder", f"CER {new_label}", f"CER {ref_label}", "Δ", "allowed",
                                    "Verdict"], tablefmt="github", disable_numparse=True)
