@@ -386,3 +386,9 @@ def results_table(results_dir: str | Path) -> pd.DataFrame:
     if not (results_dir / RUNS_FILE).is_file():
         raise UserError(f"no {RUNS_FILE} in {results_dir}: not a results folder")
     return leaderboard(load_runs(results_dir))
+
+
+def compare_folders(new: str | Path, reference: str | Path, tolerance: float = 0.0) -> pd.DataFrame:
+    """:func:`compare` of two result folders' leaderboards: what ``report --compare``, ``run``'s reproduction
+    table and the ci gate all use."""
+    return compare(results_table(new), results_table(reference), tolerance)

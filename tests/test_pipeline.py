@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from ocrbench.cli import main
+from ocrbench.data.memorials import MEMORIALS_DIR
 from ocrbench.data.registry import DataConfig, create_dataset
 from ocrbench.detection_report import detector_leaderboard, detector_markdown
 from ocrbench.errors import DataError
@@ -32,7 +33,7 @@ from ocrbench.pipeline import (
 )
 from ocrbench.train import model_meta
 
-ALTO = Path("/work/shared/data/alto/stanford-memorials")
+ALTO = MEMORIALS_DIR  # the vendored pages
 PAGE = 256
 
 

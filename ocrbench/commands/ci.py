@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from ..records import atomic_write_text
-from ..report import compare, compare_markdown, leaderboard, load_runs, write_report
+from ..report import compare_folders, compare_markdown, write_report
 from ..suite import run_suite
 from .common import add_json, add_overrides, suite_from_args
 
@@ -43,8 +43,7 @@ def handle(args) -> dict:
     outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=partial(print, flush=True))
     minutes = (time.perf_counter() - t0) / 60
     written = write_report(cfg.results_path)
-    table = leaderboard(load_runs(cfg.results_path))
-    delta = compare(table, leaderboard(load_runs(cfg.reference_path)), args.tolerance)
+    delta = compare_folders(cfg.results_path, cfg.reference_path, args.tolerance)
     problems = gate_problems(delta, outcomes)
     report = Path(args.report) if args.report else cfg.reference_path / "REPORT.md"
     md = ci_report(cfg.name, minutes, delta, problems, Path(written["markdown"]), written.get("plot"), report,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report import compare, compare_markdown, results_table, write_report
+from ..report import compare_folders, compare_markdown, write_report
 from .common import add_json
 
 
@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 def handle(args) -> dict:
     if args.compare:
-        delta = compare(results_table(args.results), results_table(args.compare), args.tolerance)
+        delta = compare_folders(args.results, args.compare, args.tolerance)
         words = {"same": "no significant change"}
         md = compare_markdown(delta, args.results, args.compare, words)
         worse = delta[delta["verdict"] == "worse"] if not delta.empty else delta

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from ..records import RUNS_FILE, atomic_write_text
-from ..report import compare, compare_markdown, leaderboard, load_runs, write_report
+from ..report import compare_folders, compare_markdown, write_report
 from ..suite import run_suite
 from .common import add_json, add_overrides, suite_from_args
 
@@ -47,7 +47,7 @@ def reproduction(local: Path, reference: Path) -> dict:
     """The local results beside the committed reference: ``{}`` when there is no reference (or they are one)."""
     if not (reference / RUNS_FILE).is_file() or local.resolve() == reference.resolve():
         return {}
-    delta = compare(leaderboard(load_runs(local)), leaderboard(load_runs(reference)))
+    delta = compare_folders(local, reference)
     if delta.empty:
         return {}
     delta = delta[delta["verdict"] != "only in reference"]  # a partial local run is not a failed reproduction

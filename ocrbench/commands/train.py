@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--dataset", help="dataset name, or kind:PATH (default: the config's, synth-lines)")
     p.add_argument("--config", help="suite YAML whose data and train sections to use (default: code defaults)")
     p.add_argument("--steps", type=int)
-    p.add_argument("--max-minutes", type=float, help="wall-clock training budget; the schedule is fitted to it")
+    p.add_argument("--max-minutes", type=float, help="safety limit in minutes: a run still training then stops and is recorded as truncated (never ranked); the budget is --steps")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")

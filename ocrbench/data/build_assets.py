@@ -1,6 +1,6 @@
 """Maintainer tool: build the files under ``ocrbench/data/assets/`` from the offline data folder.
 
-    python -m ocrbench.data.build_assets --shared /work/shared/data
+    python -m ocrbench.data.build_assets --shared PATH/TO/OFFLINE/DATA   # a folder with text/ and fonts/
 
 Not used at run time: the package reads only what this writes. Outputs are byte-reproducible (gzip mtime 0,
 sorted sentences), so re-running it on the same inputs leaves git clean.
@@ -204,7 +204,7 @@ def copy_fonts(shared: Path, out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, required=True, help="the offline data folder (has text/, fonts/)")
+    parser.add_argument("--shared", type=Path, required=True, help="the offline data folder (has text/, fonts/); explicit, never guessed")
     parser.add_argument("--out", type=Path, default=ASSETS)
     args = parser.parse_args(argv)
     counts = build_text(args.shared, args.out / "text")

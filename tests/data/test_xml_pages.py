@@ -1,4 +1,4 @@
-"""ALTO on the two real shared pages; PAGE 2013 and ALTO mm10 on generated files; line-crop datasets."""
+"""ALTO on the two real vendored pages; PAGE 2013 and ALTO mm10 on generated files; line-crop datasets."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from conftest import render_line
 from PIL import Image
 
 from ocrbench.data import xml_pages as xp
+from ocrbench.data.memorials import MEMORIALS_DIR
 from ocrbench.data.registry import DataConfig, create_dataset
 from ocrbench.errors import DataError, UserError
 
-ALTO_DIR = Path("/work/shared/data/alto/stanford-memorials")
-needs_alto = pytest.mark.skipif(not ALTO_DIR.is_dir(), reason="shared ALTO pages not present")
+ALTO_DIR = MEMORIALS_DIR  # the vendored pages: these tests run on every machine
+needs_alto = pytest.mark.skipif(not ALTO_DIR.is_dir(), reason="vendored ALTO pages missing")
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
 
 
