@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from .commands import COMMANDS
+from .commands import command_modules
 from .errors import UserError
 from .progress import set_quiet
 
@@ -19,7 +19,7 @@ from .progress import set_quiet
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
+    for module in command_modules():
         module.register(sub)
     return parser
 

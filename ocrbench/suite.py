@@ -146,6 +146,7 @@ def _training_fields(model, result, out: Path) -> dict:
             "data_wait_share": round(result.data_wait_share, 4),
             "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
             "val_curve": result.val_curve, "time_to_cer": result.time_to_targets(),
+            "train_curve": result.history,  # (step, loss, lr) every HISTORY_EVERY steps
             "checkpoint": str(out / "checkpoint.pt")}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import TrainConfig
 from .data.augment import augment_line
 from .data.base import LineSample
+from .callbacks import Callback
 from .errors import UserError
 from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
@@ -26,6 +27,7 @@ CHECKPOINT = "checkpoint.pt"
 # second at which the validation CER fell to or below each.
 CER_TARGETS = (0.5, 0.2, 0.1, 0.05)
 DROPOUT_SEED_OFFSET = 7_777  # the dropout stream's seed is train.seed + this (model init uses train.seed)
+HISTORY_EVERY = 10  # steps between points of the recorded training curve (loss, learning rate)
 
 
 class TrainingDiverged(RuntimeError):
@@ -108,7 +110,7 @@ class TrainState:
     finished: bool = False
     truncated: bool = False  # stopped by the max_minutes safety limit before ``total_steps``
     data_wait: float = 0.0  # the part of ``elapsed`` spent waiting for the next batch (loading, augmentation)
-    history: list = field(default_factory=list)  # (step, loss) every few steps
+    history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps: the training curve
     val_curve: list = field(default_factory=list)  # (step, training seconds, validation CER) every eval_every
 
 
@@ -122,6 +124,7 @@ class TrainResult:
     truncated: bool = False
     val_curve: list = field(default_factory=list)
     data_wait: float = 0.0
+    history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps
 
     @property
     def data_wait_share(self) -> float:
@@ -185,7 +188,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, config_hash: str = "",
-          resume: bool = False, progress: bool = True, validate: Callable[[], float] | None = None) -> TrainResult:
+          resume: bool = False, progress: bool = True, validate: Callable[[], float] | None = None,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train ``model`` for ``cfg.steps`` optimizer steps with the shared recipe, checkpointing to ``out_dir``.
 
     The budget is the step count, so the same config and seed give the same weights on any machine;
@@ -193,7 +197,8 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     ``resume``, a checkpoint in ``out_dir`` written under the same ``config_hash`` is continued from its step
     (the batch order and schedule continue exactly). ``validate`` (the validation CER of the model as it
     is) is called every ``cfg.eval_every`` steps and at the end, outside the timed steps, for the
-    time-to-accuracy figures. Raises :class:`TrainingDiverged` on a non-finite loss.
+    time-to-accuracy figures. ``callbacks`` (:class:`~ocrbench.callbacks.Callback`) observe the run outside
+    the timed steps (TensorBoard, feature-map snapshots). Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +225,8 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
                         # dropout stream of a resumed run
                         generator=torch.Generator().manual_seed(cfg.seed))
+    for cb in callbacks:
+        cb.on_train_begin(model, state)
     bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
                        desc=f"train {getattr(model, 'name', '')}")
     batches = iter(loader)
@@ -231,36 +238,43 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
         sync(device)
         state.elapsed += time.perf_counter() - t0
         state.step += 1
-        if state.step % 10 == 0 or state.step == state.total_steps:
-            state.history.append((state.step, loss))
+        lr = optimizer.param_groups[0]["lr"]
+        if state.step % HISTORY_EVERY == 0 or state.step == state.total_steps:
+            state.history.append((state.step, round(loss, 5), float(f"{lr:.4g}")))
+        for cb in callbacks:
+            cb.on_step(model, state, loss, lr)
         if validate is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
-            _validate(model, validate, state)
+            _validate(model, validate, state, callbacks)
         if cfg.max_minutes and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps:
             state.truncated = True  # the safety limit: the run is kept, marked, and never ranked
             break
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}",
                         lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
         if state.step % cfg.checkpoint_every == 0:
             save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
     bar.close()
     if validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
-        _validate(model, validate, state)
+        _validate(model, validate, state, callbacks)
     state.finished = True
     save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+    for cb in callbacks:
+        cb.on_train_end(model, state)
     return _result(state, cfg, start_step)
 
 
-def _validate(model, validate: Callable[[], float], state: TrainState) -> None:
+def _validate(model, validate: Callable[[], float], state: TrainState, callbacks: Sequence[Callback] = ()) -> None:
     """One point of the validation curve; the model goes back to training mode afterwards."""
     cer = float(validate())
     model.train()
     state.val_curve.append((state.step, round(state.elapsed, 2), round(cer, 5)))
+    for cb in callbacks:
+        cb.on_validate(model, state, cer)
 
 
 def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult:
     return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step,
-                       state.truncated, list(state.val_curve), state.data_wait)
+                       state.truncated, list(state.val_curve), state.data_wait, list(state.history))
 
 
 def _train_step(model, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:

@@ -114,3 +114,33 @@ def test_same_config_and_seed_give_identical_weights(rendered_lines, tmp_path):
     train(b, rendered_lines, tiny_cfg(steps=5), tmp_path / "b", progress=False)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), name
+
+
+def test_callbacks_see_every_step_validation_and_end_and_the_curve_has_lr(rendered_lines, tmp_path):
+    from ocrbench.callbacks import Callback
+
+    class Counter(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_train_begin(self, model, state):
+            self.calls.append(("begin", state.step))
+
+        def on_step(self, model, state, loss, lr):
+            self.calls.append(("step", state.step))
+
+        def on_validate(self, model, state, cer):
+            self.calls.append(("validate", state.step))
+
+        def on_train_end(self, model, state):
+            self.calls.append(("end", state.step))
+
+    counter = Counter()
+    result = train(make_model(), rendered_lines, tiny_cfg(steps=20, eval_every=10), tmp_path, progress=False,
+                   validate=lambda: 0.5, callbacks=[counter])
+    assert counter.calls[0] == ("begin", 0) and counter.calls[-1] == ("end", 20)
+    assert [s for k, s in counter.calls if k == "step"] == list(range(1, 21))
+    assert [s for k, s in counter.calls if k == "validate"] == [10, 20]
+    steps, losses, lrs = zip(*result.history)
+    assert steps == (10, 20) and all(l > 0 for l in losses)
+    assert lrs[0] == pytest.approx(3e-3 * one_cycle_factor(9, 20, 0.15), rel=1e-3)  # the lr of step 10's update
