@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from .commands import command_modules
 from .errors import UserError
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_quiet(getattr(args, "quiet", False))
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         result = args.handler(args)
     except UserError as e:
@@ -38,11 +40,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         set_quiet(False)  # main() may be called again in this process (tests, notebooks)
+        warnings.formatwarning = formatwarning
     if getattr(args, "json", False):
         print(json.dumps(result, default=str))
     elif isinstance(result, dict) and result.get("text"):
         print(result["text"])
     return 0 if not (isinstance(result, dict) and result.get("failed")) else 1
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings to a user are one line: ours say what was skipped and where; the source line would only
+    confuse (Python prints the line of ocrbench code that warned)."""
+    return f"ocrbench: warning: {message}\n"
 
 
 if __name__ == "__main__":

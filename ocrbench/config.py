@@ -49,7 +49,10 @@ class TrainConfig:
     augment: bool = True  # random horizontal stretch and ink contrast on training lines
     grad_checkpointing: bool = False
     checkpoint_every: int = 200  # steps between checkpoints (resume granularity)
-    num_workers: int = 0  # DataLoader workers
+    # DataLoader workers; "auto": none on a CPU (workers would take cores from the model; the loader's share
+    # of step time is recorded in every run as data_wait_share), on a GPU enough CPU cores to feed it
+    num_workers: int | str = 0
+    compile: bool = False  # torch.compile the model for training (numerics differ slightly: part of the identity)
     eval_batch_size: int = 32
     eval_every: int = 0  # steps between validation CERs (the curve and time-to-CER figures); 0: at the end only
 
@@ -59,8 +62,24 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers != "auto" and (not isinstance(self.num_workers, int) or self.num_workers < 0):
+            raise ConfigError(f"train.num_workers must be an integer >= 0 or 'auto', got {self.num_workers!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class ObserveConfig:
+    """What a run records besides its results: observers only, never part of the run's identity (the hash),
+    since they do not change the weights."""
+
+    tensorboard: bool = False  # training curves as TensorBoard events in <run dir>/tensorboard (ocrbench[tensorboard])
+    features_layer: str = ""  # a layer name (model.named_modules()): its feature maps of 3 fixed validation lines...
+    features_every: int = 100  # ...every this many steps, to <run dir>/feature_history.pt (`ocrbench viz --history`)
+
+    def __post_init__(self):
+        if self.features_every < 1:
+            raise ConfigError(f"observe.features_every must be >= 1, got {self.features_every}")
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,7 @@ class SuiteConfig:
     eval_sets: tuple[str, ...] = ()
     seeds: int = 1  # every model is trained with seeds train.seed, train.seed + 1, ... (mean and interval)
     lm: LMConfig = field(default_factory=LMConfig)
+    observe: ObserveConfig = field(default_factory=ObserveConfig)
     # where records go: "" = local/<suite name> (git-ignored, the user's own runs); the committed reference
     # of a suite is results/<suite name> (reference_dir), which a run is compared with but never writes to
     results_dir: str = ""
@@ -174,7 +194,14 @@ def _coerce(hint, value, where: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        return _coerce(next(a for a in args if a is not type(None)), value, where)
+        members = [a for a in args if a is not type(None)]
+        for member in members:  # the first type the value fits (int | str: 2 stays an int)
+            try:
+                return _coerce(member, value, where)
+            except ConfigError:
+                continue
+        names = " or ".join(getattr(m, "__name__", str(m)) for m in members)
+        raise ConfigError(f"{where} must be {names}, got {value!r}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -215,7 +242,7 @@ def load_suite(path: str | Path | None = None, overrides: Mapping[str, Any] | No
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return _from_mapping(SuiteConfig, data, "")
@@ -233,7 +260,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"override must look like section.field=value, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text}: the value is not valid YAML: {_yaml_problem(e)}") from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line for a YAML error (PyYAML's own message spans several, with a drawing of the spot)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def to_dict(cfg) -> dict:
@@ -253,10 +290,6 @@ def config_hash(*parts) -> str:
     """Short stable hash of configuration objects (dataclasses or plain data)."""
     blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def with_train(cfg: SuiteConfig, **changes) -> SuiteConfig:
-    return replace(cfg, train=replace(cfg.train, **changes))
 
 
 def for_model(entry: ModelEntry, cfg: SuiteConfig) -> SuiteConfig:

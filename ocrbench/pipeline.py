@@ -59,6 +59,14 @@ def load_image(path: str | Path, max_side: int = WORK_SIDE) -> np.ndarray:
     return gray
 
 
+def stored_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file as displayed (EXIF orientation applied), without decoding it."""
+    with Image.open(path) as im:
+        w, h = im.size
+        rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # orientations that turn the image by 90°
+    return (h, w) if rotated else (w, h)
+
+
 def _to_gray(im: Image.Image) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
@@ -171,14 +179,17 @@ def transcribe_page(image: str | Path | np.ndarray, detector, recognizer, *, ink
     gray = load_image(image) if not isinstance(image, np.ndarray) else image
     if gray.ndim != 2:
         raise UserError(f"a page array must be 2-D grayscale, got shape {gray.shape}")
+    # boxes are reported in the file's own pixels, although a page over WORK_SIDE is processed downscaled
+    width, height = stored_size(image) if not isinstance(image, np.ndarray) else (gray.shape[1], gray.shape[0])
     page = to_ink_bright(gray, ink)
     boxes, scores = detect_lines(detector, page, score_threshold, device)
     order = reading_order(boxes)
     boxes, scores = boxes[order], scores[order]
     texts = recognize(recognizer, crop_lines(page, boxes), batch_size, device) if recognizer is not None else [""] * len(boxes)
-    lines = [{"box": [round(float(v), 1) for v in b], "score": round(float(s), 4), "text": t}
+    to_file = np.array([width / page.shape[1], height / page.shape[0]] * 2, dtype=np.float32)
+    lines = [{"box": [round(float(v), 1) for v in b * to_file], "score": round(float(s), 4), "text": t}
              for b, s, t in zip(boxes, scores, texts)]
-    return PageResult(width=page.shape[1], height=page.shape[0], lines=lines, source=source)
+    return PageResult(width=width, height=height, lines=lines, source=source)
 
 
 # ---- scoring ----------------------------------------------------------------------------------------------

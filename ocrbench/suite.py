@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from .config import LMConfig, ModelEntry, SuiteConfig, config_hash, for_model, to_dict
+from .callbacks import Callback
+from .config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash, for_model, to_dict
 from .data.charset import Charset
 from .data.integrity import integrity_summary
 from .data.registry import create_dataset
@@ -28,7 +30,7 @@ from .evaluate import evaluate
 from .models import create_model, model_task
 from .records import RUNS_FILE, append_record, atomic_write_text, environment, read_records
 from .runtime import resolve_device
-from .train import TrainingDiverged, train
+from .train import TrainingDiverged, resolve_workers, train
 
 
 @dataclass
@@ -43,8 +45,19 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
     evaluation sets, suite name or paths: those change no weights)."""
     cfg = for_model(entry, cfg)
-    # max_minutes is a safety limit, not part of the configuration: a run it stops is marked truncated
-    return config_hash(entry.name, entry.kwargs, cfg.data, replace(cfg.train, max_minutes=None))
+    return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
+
+
+# TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
+# so every earlier run keeps its identity (and a run that sets them gets a new one)
+HASH_NEUTRAL_DEFAULTS = {"compile": False}
+
+
+def train_identity(train: TrainConfig) -> dict:
+    """The recipe fields that identify a run: max_minutes is a safety limit, not part of the configuration
+    (a run it stops is marked truncated)."""
+    fields = to_dict(replace(train, max_minutes=None))
+    return {k: v for k, v in fields.items() if k not in HASH_NEUTRAL_DEFAULTS or v != HASH_NEUTRAL_DEFAULTS[k]}
 
 
 def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
@@ -70,18 +83,19 @@ def dataset_charset(dataset) -> Charset:
 
 
 def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True,
-              todo: set[tuple[str, str]] | None = None) -> RunOutcome:
+              todo: set[tuple[str, str]] | None = None, callbacks: Sequence[Callback] = ()) -> RunOutcome:
     """Train and evaluate one model with ``cfg.train.seed``; a failure becomes a ``failed`` record instead
-    of an exception. ``todo``: the (decoder, dataset) rows still missing (default: all)."""
+    of an exception. ``todo``: the (decoder, dataset) rows still missing (default: all); ``callbacks``
+    observe training, besides those ``cfg.observe`` asks for."""
     task = model_task(entry.name)
     if task not in TASK_RUNNERS:
         raise UserError(f"{entry.name} is a {task} model, and no runner for {task} models is installed")
     results = cfg.results_path / RUNS_FILE
     check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
     cfg = for_model(entry, cfg)
-    base = _base_record(entry, cfg)
+    base = base_record(entry, cfg)
     try:
-        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo)
+        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo, callbacks)
     except TrainingDiverged as e:
         records = [{**base, "status": "failed", "error": str(e)}]
     except (UserError, KeyboardInterrupt):
@@ -95,13 +109,15 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
     return RunOutcome(entry.name, status, records, cfg.train.seed)
 
 
-def _base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
+def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
+    """The fields every record of one job shares: identity, recipe and machine."""
     return {
         "run_id": uuid.uuid4().hex[:12], "suite": cfg.name, "model": entry.name, "dataset": cfg.data.name,
         "split": cfg.eval_split, "train_dataset": cfg.data.name, "config_hash": run_hash(entry, cfg),
         "config_id": config_id(entry, cfg), "seed": cfg.train.seed, "steps_budget": cfg.train.steps,
         "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
-        "grad_checkpointing": cfg.train.grad_checkpointing,
+        "grad_checkpointing": cfg.train.grad_checkpointing, "compile": cfg.train.compile,
+        "num_workers": resolve_workers(cfg.train.num_workers, resolve_device(cfg.train.device)),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(resolve_device(cfg.train.device)),
     }
@@ -122,7 +138,8 @@ def prepare_model(name: str, kwargs, cfg: SuiteConfig):
     return model, train_set
 
 
-def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, validate=None):
+def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, validate=None,
+                 callbacks: Sequence[Callback] = ()):
     """Datasets, a fresh model, its run folder (with the resolved config) and training: what every task shares.
     ``validate(model, val_set) -> CER`` gives the validation curve."""
     model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
@@ -134,9 +151,27 @@ def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, 
     if validate is not None:
         val_set = create_dataset(cfg.data.name, "val", cfg.data)
         val = lambda: validate(model, val_set)  # noqa: E731
+    callbacks = [*observers(cfg, out, train_set), *callbacks]
     result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
-                   progress=progress, validate=val)
+                   progress=progress, validate=val, callbacks=callbacks)
     return model, train_set, test_set, result, out
+
+
+def observers(cfg: SuiteConfig, out: Path, train_set) -> list[Callback]:
+    """The callbacks ``cfg.observe`` asks for (created before training, so a missing extra fails first).
+    Feature maps are of the first 3 training lines: fixed, and they exist for every dataset."""
+    found: list[Callback] = []
+    if cfg.observe.tensorboard:
+        from .diagnostics.tensorboard import TENSORBOARD_DIR, TensorBoardCallback
+
+        found.append(TensorBoardCallback(out / TENSORBOARD_DIR))
+    if cfg.observe.features_layer:
+        from .diagnostics.features import FEATURE_HISTORY, FeatureMapRecorder
+
+        lines = [train_set[i] for i in range(min(3, len(train_set)))]
+        found.append(FeatureMapRecorder(lines, cfg.observe.features_layer, cfg.observe.features_every,
+                                        out / FEATURE_HISTORY))
+    return found
 
 
 def _training_fields(model, result, out: Path) -> dict:
@@ -170,8 +205,10 @@ def row_key(record: dict) -> tuple[str, str, str]:
     return record.get("decoder", ""), record.get("decoder_hash", ""), record.get("dataset", "")
 
 
-def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None):
-    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg))
+def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None,
+                        callbacks: Sequence[Callback] = ()):
+    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg),
+                                                           callbacks)
     todo = expected_rows(entry, cfg) if todo is None else todo
     common = {**base, "status": "ok", "task": "recognition", **_training_fields(model, result, out),
               **skipped_data(train_set, test_set)}
@@ -236,7 +273,7 @@ def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset) 
 
 
 def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool,
-                                 todo=None):
+                                 todo=None, callbacks: Sequence[Callback] = ()):
     """A text-line detector: trained with the same recipe on a page dataset, scored with detection metrics
     (see ocrbench.pipeline.evaluate_detector); one record with ``task: detection``."""
     from .data.registry import dataset_info
@@ -246,7 +283,7 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
         raise UserError(f"{entry.name} is a text-line detector and needs a page dataset, not {cfg.data.name!r}: "
                         "e.g. --dataset synth-pages --set data.height=384 --set data.train_size=300 "
                         "--set data.test_size=50 (or a suite entry with data: {name: synth-pages, ...})")
-    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress)
+    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, callbacks=callbacks)
     ev = evaluate_detector(model, test_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
                            precision=cfg.train.precision, progress=progress)
     training = _training_fields(model, result, out)
@@ -255,7 +292,7 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
              **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device, cfg.train.precision)}]
 
 
-# task -> fn(entry, cfg, base_record, resume, progress, todo) -> list of records. Other tasks add theirs here.
+# task -> fn(entry, cfg, base_record, resume, progress, todo, callbacks) -> list of records. Other tasks add theirs here.
 TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
 
 

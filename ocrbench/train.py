@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .callbacks import Callback
 from .config import TrainConfig
 from .data.augment import augment_line
 from .data.base import LineSample
-from .callbacks import Callback
 from .errors import UserError
 from .progress import progress_bar
 from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
@@ -157,13 +157,22 @@ def model_meta(model) -> dict:
     return {"name": model.name, "kwargs": getattr(model, "create_kwargs", {}), "charset": model.charset.chars}
 
 
+CHECKPOINT_SOURCE = ("checkpoints come from `ocrbench train` or `ocrbench run` "
+                     "(runs/<suite>/<model>-<hash>/checkpoint.pt)")
+
+
 def load_model(path: str | Path):
-    """Rebuild a trained model from a checkpoint written by :func:`train`."""
+    """Rebuild a trained model from a checkpoint written by :func:`train`; a clear error for a foreign
+    ``.pt`` (a bare state_dict, a list)."""
     from .data.charset import Charset
     from .models import create_model
 
     ckpt = load_checkpoint(Path(path))
-    meta = ckpt["meta"]
+    meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
+    if not (isinstance(meta, dict) and {"name", "kwargs", "charset"} <= meta.keys()
+            and isinstance(ckpt.get("model"), dict)):
+        raise UserError(f"{path} is not an ocrbench checkpoint (no 'meta' with the model's name, arguments "
+                        f"and charset, or no 'model' weights); {CHECKPOINT_SOURCE}")
     model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
     model.load_state_dict(ckpt["model"])
     return model.eval()
@@ -218,9 +227,10 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     if state.finished:
         return _result(state, cfg, start_step)
 
+    workers = resolve_workers(cfg.num_workers, device)
     loader = DataLoader(_training_view(model, train_set, cfg),
                         batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
-                        collate_fn=_collate_fn(model), num_workers=cfg.num_workers,
+                        collate_fn=_collate_fn(model), num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=device.type == "cuda",
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
                         # dropout stream of a resumed run
@@ -230,11 +240,12 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
                        desc=f"train {getattr(model, 'name', '')}")
     batches = iter(loader)
+    loss_fn = torch.compile(model.loss, dynamic=True) if cfg.compile else model.loss  # lines vary in width
     while state.step < state.total_steps:
         t0 = time.perf_counter()
         batch = next(batches).to(device, non_blocking=True)
         state.data_wait += time.perf_counter() - t0
-        loss = _train_step(model, batch, optimizer, scaler, cfg, state, device)
+        loss = _train_step(model, loss_fn, batch, optimizer, scaler, cfg, state, device)
         sync(device)
         state.elapsed += time.perf_counter() - t0
         state.step += 1
@@ -263,6 +274,18 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     return _result(state, cfg, start_step)
 
 
+def resolve_workers(num_workers: int | str, device: torch.device) -> int:
+    """``"auto"``: no workers on a CPU, where they would take cores from the model's own threads (the quick
+    suite's loader waits were 3-4% of step time in the main process on 2 cores); on a GPU, the CPU cores
+    this process may use per visible GPU, less one for the main process, at most 8."""
+    if num_workers != "auto":
+        return int(num_workers)
+    if device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores // max(1, torch.cuda.device_count()) - 1))
+
+
 def _validate(model, validate: Callable[[], float], state: TrainState, callbacks: Sequence[Callback] = ()) -> None:
     """One point of the validation curve; the model goes back to training mode afterwards."""
     cer = float(validate())
@@ -277,11 +300,11 @@ def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult
                        state.truncated, list(state.val_curve), state.data_wait, list(state.history))
 
 
-def _train_step(model, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:
+def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * one_cycle_factor(state.step, state.total_steps, cfg.pct_start)
     with autocast(device, cfg.precision):
-        loss = model.loss(batch)
+        loss = loss_fn(batch)
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"loss is {loss.item()} at step {state.step}: training stopped "
                                f"(try a lower lr than {cfg.lr}, or fp32)")

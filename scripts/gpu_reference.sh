@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU reference run: the gpu suite (all six models, fixed steps, bf16) and the full profile of every model
+# The GPU reference run: the machine's selftest (the premises of every number), the gpu suite (all six models, fixed steps, bf16) and the full profile of every model
 # in fp32 and bf16, with and without gradient checkpointing, all written under results/gpu/.
 #
 #   bash scripts/gpu_reference.sh                 # on a CUDA box (H100/H200): 1 seed, then the profile
@@ -19,13 +19,17 @@ if [[ "${DRY:-0}" == 1 ]]; then
                 height: 128, train_size: 8, val_size: 2, test_size: 2, options: {}}, train: {batch_size: 2,
                 steps: 2, eval_every: 0}}]")
   PROFILE=(--model line_cnn_small,crnn_small --precision fp32 --iters 2 --warmup 1)
+  SELFTEST=(--threads 1)
   rm -rf "$OUT"
 else
   OUT=results/gpu DEVICE=cuda PRECISION=fp32,bf16
   EXTRA=()
   PROFILE=(--model all --precision "$PRECISION")
+  SELFTEST=()
 fi
 mkdir -p "$OUT"
+# a FAIL is reported, and the run goes on: its numbers are then read with the failed premise in mind
+ocrbench selftest --device "$DEVICE" --out "$OUT/selftest.json" "${SELFTEST[@]}" | tee "$OUT/selftest.txt" || true
 start=$(date +%s)
 ocrbench run gpu --seeds "$SEEDS" --results "$OUT" --quiet "${EXTRA[@]}" | tee "$OUT/run.log"
 suite_s=$(( $(date +%s) - start ))

@@ -45,3 +45,22 @@ def rendered_lines():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Generated data goes to a per-session temp cache, never the user's ~/.cache."""
     monkeypatch.setenv("OCRBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def faulty_alto(tmp_path):
+    """The vendored ALTO pages with two faults loading meets: a line box 1 px high (cannot be cropped) and
+    a line with characters outside the IAM charset (€, ✓)."""
+    import re
+    import shutil
+
+    from ocrbench.data.memorials import MEMORIALS_DIR
+
+    root = tmp_path / "alto"
+    shutil.copytree(MEMORIALS_DIR, root)
+    xml = root / "SC0033B_s4_b01_f14_i083.xml"
+    text = re.sub(r'VPOS="251"\s*WIDTH="1571"\s*HEIGHT="190">\s*<Shape><Polygon POINTS="[^"]*"',
+                  'VPOS="422" WIDTH="1571" HEIGHT="1"><Shape><Polygon POINTS="310 422 1800 422 1800 423 310 423"',
+                  xml.read_text(), count=1)
+    xml.write_text(text.replace('CONTENT="of the Univ. of the"', 'CONTENT="of the Univ. € of the ✓"'))
+    return root

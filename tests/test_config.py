@@ -6,7 +6,19 @@ from ocrbench.data import create_dataset, dataset_info
 from ocrbench.models import list_models
 
 
-@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+SUITES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("sweep_"))
+SWEEPS = sorted(CONFIG_DIR.glob("sweep_*.yaml"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_shipped_sweeps_load_and_name_a_registered_model(path):
+    from ocrbench.sweep import load_sweep
+
+    sweep = load_sweep(path)
+    assert sweep.spec.model in list_models() and sweep.spec.space
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
 def test_shipped_configs_load_and_name_registered_models(path):
     cfg = load_suite(path)
     assert cfg.models, f"{path.name} lists no models"

@@ -188,6 +188,23 @@ def _save(model, path: Path) -> Path:
     return path
 
 
+def test_boxes_of_a_page_over_the_work_size_are_in_file_pixels(models, pages, tmp_path):
+    """A file over WORK_SIDE is processed downscaled, but its boxes are reported in the file's own pixels."""
+    from ocrbench.pipeline import WORK_SIDE, load_image
+
+    detector, recognizer = models
+    wide = np.tile(255 - pages[0].image, (1, -(-(WORK_SIDE + 400) // pages[0].image.shape[1])))
+    path = tmp_path / "wide.png"
+    Image.fromarray(wide).save(path)
+    from_file = transcribe_page(path, detector, None, score_threshold=0.0)
+    small = load_image(path)
+    from_array = transcribe_page(small, detector, None, ink="dark", score_threshold=0.0)
+    assert (from_file.width, from_file.height) == (wide.shape[1], wide.shape[0]) and max(small.shape) == WORK_SIDE
+    assert len(from_file.lines) == len(from_array.lines) > 0
+    scale = np.array([wide.shape[1] / small.shape[1], wide.shape[0] / small.shape[0]] * 2)
+    assert np.allclose(from_file.boxes, from_array.boxes * scale, atol=0.2)
+
+
 def test_page_command_json_and_errors(models, tmp_path, capsys):
     detector, recognizer = models
     det, rec = _save(detector, tmp_path / "det.pt"), _save(recognizer, tmp_path / "rec.pt")

@@ -93,3 +93,42 @@ def test_the_safety_limit_is_not_part_of_the_configuration():
     other = replace(cfg, train=replace(cfg.train, max_minutes=60.0))
     assert run_hash(entry, cfg) == run_hash(entry, other) and config_id(entry, cfg) == config_id(entry, other)
     assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
+
+
+def test_observers_write_their_files_and_change_no_identity(tmp_path):
+    from ocrbench.config import ObserveConfig
+    from ocrbench.diagnostics.features import FEATURE_HISTORY, FeatureHistory
+    from ocrbench.suite import run_dir, run_hash
+
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    watched = replace(cfg, observe=ObserveConfig(tensorboard=True, features_layer="stages.0", features_every=1))
+    assert run_hash(cfg.models[0], watched) == run_hash(cfg.models[0], cfg)  # observers change no weights
+    run_suite(watched, progress=False, log=lambda *_: None)
+    out = run_dir(cfg.models[0], watched)
+    assert list((out / "tensorboard").iterdir())
+    assert FeatureHistory.load(out / FEATURE_HISTORY).steps == [0, 1, 2]
+
+
+def test_the_committed_references_keep_their_identity():
+    """Every committed reference row's config hash is what the shipped suite computes today: a new recipe field
+    (or a changed default) that would orphan the references fails here, not in a user's reproduction table."""
+    from ocrbench.commands.common import CONFIG_DIR
+    from ocrbench.suite import run_hash, with_seed
+
+    for suite in ("quick", "ci"):
+        cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
+        rows = read_records(cfg.reference_path / "runs.jsonl")
+        assert rows
+        for r in rows:
+            entry = next(e for e in cfg.models if e.name == r["model"])
+            assert run_hash(entry, with_seed(cfg, r["seed"])) == r["config_hash"], (suite, r["model"], r["seed"])
+
+
+def test_compile_changes_the_identity_only_when_on(tmp_path):
+    from ocrbench.suite import run_hash
+
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    compiled = replace(cfg, train=replace(cfg.train, compile=True))
+    assert run_hash(cfg.models[0], compiled) != run_hash(cfg.models[0], cfg)
+    workers = replace(cfg, train=replace(cfg.train, num_workers="auto"))
+    assert run_hash(cfg.models[0], workers) != run_hash(cfg.models[0], cfg)  # "auto" is what the config says

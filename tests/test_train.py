@@ -86,11 +86,15 @@ def test_checkpoint_rebuilds_the_model(rendered_lines, tmp_path):
         assert torch.equal(a.cpu(), b)
 
 
-def test_time_limit_truncates_and_marks_the_run(rendered_lines, tmp_path):
-    cfg = tiny_cfg(steps=100000, max_minutes=0.02)
+def test_time_limit_truncates_and_marks_the_run(rendered_lines, tmp_path, monkeypatch):
+    """The run stops at the first step that ends past the limit (a fake clock: 1 s per reading, so the
+    machine's load cannot change what is tested)."""
+    clock = iter(range(10**6))
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(clock)))
+    cfg = tiny_cfg(steps=100000, max_minutes=0.1)  # 6 s: each step reads the clock 3 times (2 s of training)
     result = train(make_model(), rendered_lines, cfg, tmp_path, progress=False)
-    assert 1 <= result.steps < 100000 and result.truncated  # a safety limit, not a budget: the run is marked
-    assert result.seconds < 0.02 * 60 + 5.0
+    assert result.truncated and result.steps == 3  # a safety limit, not a budget: the run is marked
+    assert result.seconds == 6.0
 
 
 def test_a_finished_run_is_not_truncated(rendered_lines, tmp_path):
@@ -144,3 +148,20 @@ def test_callbacks_see_every_step_validation_and_end_and_the_curve_has_lr(render
     steps, losses, lrs = zip(*result.history)
     assert steps == (10, 20) and all(l > 0 for l in losses)
     assert lrs[0] == pytest.approx(3e-3 * one_cycle_factor(9, 20, 0.15), rel=1e-3)  # the lr of step 10's update
+
+
+def test_compile_wraps_the_loss_and_auto_workers_resolve(rendered_lines, tmp_path, monkeypatch):
+    compiled = []
+
+    def fake_compile(fn, **kwargs):
+        compiled.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(train_mod.torch, "compile", fake_compile)
+    result = train(make_model(), rendered_lines, tiny_cfg(steps=2, compile=True), tmp_path, progress=False)
+    assert result.steps == 2 and compiled == [{"dynamic": True}]
+    assert train_mod.resolve_workers("auto", torch.device("cpu")) == 0
+    assert train_mod.resolve_workers(3, torch.device("cpu")) == 3
+    monkeypatch.setattr(train_mod.torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(train_mod.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert train_mod.resolve_workers("auto", torch.device("cuda")) == 7

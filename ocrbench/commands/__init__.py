@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-ORDER = ["list", "train", "eval", "run", "report", "ci", "data", "profile", "page", "lr_find", "viz", "lm"]
+ORDER = ["list", "train", "eval", "run", "report", "ci", "data", "profile", "selftest", "page", "errors", "sanity",
+         "curves", "sweep", "lr_find", "viz", "lm"]
 
 
 def command_modules() -> list:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from ..config import LMConfig
 from ..data.charset import report_overlap
@@ -13,15 +12,11 @@ from ..data.integrity import integrity_summary
 from ..data.registry import DataConfig, create_dataset
 from ..errors import UserError
 from ..evaluate import evaluate
-from ..models import model_task
 from ..records import environment
 from ..runtime import resolve_device
 from ..suite import dataset_charset, setup_decoders
-from ..train import load_checkpoint, load_model
+from ..train import load_model
 from .common import add_json, progress_enabled
-
-CHECKPOINT_SOURCE = ("checkpoints come from `ocrbench train` or `ocrbench run` "
-                     "(runs/<suite>/<model>-<hash>/checkpoint.pt)")
 
 
 def register(sub) -> None:
@@ -65,6 +60,10 @@ def handle(args) -> dict:
     if decoding.get("lm_checkpoint"):
         out["text"] += (f"\n  LM {decoding['lm_checkpoint']} (weight {decoding['lm_weight']}, "
                         f"beam width {decoding['beam_width']})")
+    if out["oov_replaced"]:
+        shown = ", ".join(f"{c!r}×{n}" for c, n in list(out["oov_replaced"].items())[:10])
+        out["text"] += (f"\n  replaced {sum(out['oov_replaced'].values())} characters outside the charset "
+                        f"(oov: replace; each counts as an error if the model reads it): {shown}")
     if overlap["only_second"]:
         out["text"] += f"\n  dataset characters the model cannot output: {overlap['only_second']!r}"
     return out
@@ -80,17 +79,11 @@ def check_sizes(args) -> None:
 def load_recognizer(path: str):
     """The line recognizer of an ocrbench checkpoint; a clear error for a foreign ``.pt`` (a bare
     state_dict, a list) or a detector's checkpoint."""
-    ckpt = load_checkpoint(Path(path))
-    meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
-    if not (isinstance(meta, dict) and {"name", "kwargs", "charset"} <= meta.keys()
-            and isinstance(ckpt.get("model"), dict)):
-        raise UserError(f"{path} is not an ocrbench checkpoint (no 'meta' with the model's name, arguments "
-                        f"and charset, or no 'model' weights); {CHECKPOINT_SOURCE}")
-    task = model_task(meta["name"])
-    if task != "recognition":
-        raise UserError(f"{path} holds {meta['name']}, a {task} model; `ocrbench eval` scores line "
+    model = load_model(path)
+    if model.task != "recognition":
+        raise UserError(f"{path} holds {model.name}, a {model.task} model; `ocrbench eval` scores line "
                         "recognizers (`ocrbench train`/`run` score a detector on a page dataset)")
-    return load_model(path)  # reads the file again: load_model takes a path
+    return model
 
 
 def check_decoder(model, decoder: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import UserError
 from .common import add_json
 
@@ -85,7 +87,8 @@ def handle(args) -> dict:
                     f"AP@[.5:.95] {scores['ap']:.3f}  F1@0.5 {scores['f1']:.3f} ({scores['gt_lines']} lines)")
     if args.draw:
         page = to_ink_bright(gray, args.ink)
-        draw_boxes(page, result.boxes).save(args.draw)
+        to_page = np.array([page.shape[1] / result.width, page.shape[0] / result.height] * 2, dtype=np.float32)
+        draw_boxes(page, result.boxes * to_page).save(args.draw)  # boxes are in file pixels, page maybe smaller
         out["drawing"] = args.draw
         text.append(f"wrote {args.draw}")
     # --json: "text" is the page's transcription; otherwise what is printed (transcription, then scores)

@@ -10,7 +10,7 @@ from .common import add_json, add_overrides, suite_from_args
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train and evaluate one model (appends to results/runs.jsonl)")
+    p = sub.add_parser("train", help="train and evaluate one model (appends to local/<suite>/runs.jsonl)")
     p.add_argument("--model", required=True, help="registered model name (see `ocrbench list models`)")
     p.add_argument("--dataset", help="dataset name, or kind:PATH (default: the config's, synth-lines)")
     p.add_argument("--config", help="suite YAML whose data and train sections to use (default: code defaults)")
@@ -21,10 +21,12 @@ def register(sub) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"])
     p.add_argument("--grad-checkpointing", action="store_true", default=None)
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the training step (a new run identity: numerics differ slightly)")
     p.add_argument("--seed", type=int)
     p.add_argument("--decoder", action="append", help="decoder(s) to evaluate with (default: greedy)")
     p.add_argument("--out", help="folder for checkpoints (default: runs/)")
-    p.add_argument("--results", help="folder of runs.jsonl and leaderboards (default: results/)")
+    p.add_argument("--results", help="folder of runs.jsonl and leaderboards (default: local/<suite name>, local/quick without --config)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overrides(p)
@@ -36,7 +38,7 @@ def handle(args) -> dict:
     extra = {"data.name": args.dataset, "train.steps": args.steps, "train.max_minutes": args.max_minutes,
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device,
              "train.precision": args.precision, "train.seed": args.seed,
-             "train.grad_checkpointing": args.grad_checkpointing, "runs_dir": args.out, "results_dir": args.results}
+             "train.grad_checkpointing": args.grad_checkpointing, "train.compile": args.compile, "runs_dir": args.out, "results_dir": args.results}
     cfg = suite_from_args(args.config, args.overrides, extra)
     entry = ModelEntry(args.model, decoders=tuple(args.decoder or ("greedy",)))
     cfg = replace(cfg, name="train", models=(entry,))

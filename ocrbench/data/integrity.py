@@ -114,9 +114,12 @@ class BadFile:
 
 
 def integrity_summary(dataset) -> dict:
-    """The fields a result row gets about skipped data: ``bad_files`` (a count) and a few examples."""
+    """The fields a result row gets about skipped or changed data: ``bad_files`` (a count) and a few examples,
+    and ``oov_replaced``, the characters outside the charset that an ``oov: replace`` policy mapped (counts)."""
     bad = getattr(dataset, "bad_files", None) or []
-    return {"bad_files": len(bad), "bad_examples": [str(b) for b in bad[:5]]}
+    charset = getattr(dataset, "charset", None)
+    replaced = dict(charset.stats.replaced.most_common()) if charset is not None else {}
+    return {"bad_files": len(bad), "bad_examples": [str(b) for b in bad[:5]], "oov_replaced": replaced}
 
 
 # ---- the line cache ---------------------------------------------------------------------------------------

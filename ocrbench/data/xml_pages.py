@@ -572,7 +572,33 @@ def _check_folder(root: Path, fmt: str) -> integrity.CheckReport:
     has_split_files = any((root / name).is_file() for name in SPLIT_FILES.values())
     report.notes.append("split files found: train/val/test as listed" if has_split_files else
                         "no split files: the folder serves split 'test' (every selected line)")
+    for split in (SPLIT_FILES if has_split_files else ("test",)):
+        _check_split_lines(root, fmt, split, report)
     return report
+
+
+def _check_split_lines(root: Path, fmt: str, split: str, report: integrity.CheckReport) -> None:
+    """Select and crop every line of ``split`` as loading would, so that the check fails where eval and
+    training would: a line box too small to crop is a bad file; characters outside the charset are a note
+    (eval maps them under ``oov: replace`` and counts them; training with the default ``oov: error`` refuses
+    them, and the note says so)."""
+    kind = report.dataset
+    cfg = DataConfig(name=kind, root=str(root), oov="replace")
+    try:
+        lines = XmlLines(split, cfg, fmt)
+    except DataError as e:
+        report.fail(str(e))
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for item, _, _, source, error in lines.render_all():
+            if error is not None:
+                report.bad(source, error, item)
+    replaced = lines.charset.stats.replaced
+    if replaced:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X}) x{n}" for c, n in replaced.most_common(10))
+        report.notes.append(f"split {split}: {replaced.total()} characters outside the charset: {shown}; "
+                            "eval replaces and counts them, training needs data.oov=replace")
 
 
 def page_line_samples(page: Page, height: int | None = None) -> list[LineSample]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -14,13 +15,33 @@ from torch.utils.checkpoint import checkpoint
 def run_stages(stages: Sequence[nn.Module], x: torch.Tensor, checkpointing: bool) -> torch.Tensor:
     """Apply ``stages`` in order; with ``checkpointing`` (and grad enabled) each stage's activations are
     recomputed in backward instead of stored. Non-reentrant: the reentrant default of torch<=2.14 breaks
-    with inputs that do not require grad and with autocast."""
+    with inputs that do not require grad and with autocast. The recomputation leaves BatchNorm running
+    statistics alone (they would otherwise be updated twice per step: an effective momentum of 0.19, not 0.1)."""
     for stage in stages:
         if checkpointing and torch.is_grad_enabled():
-            x = checkpoint(stage, x, use_reentrant=False)
+            x = checkpoint(stage, x, use_reentrant=False,
+                           context_fn=lambda stage=stage: (nullcontext(), batchnorm_stats_frozen(stage)))
         else:
             x = stage(x)
     return x
+
+
+@contextmanager
+def batchnorm_stats_frozen(module) -> Iterator[None]:
+    """BatchNorm layers of ``module`` (in training mode they still normalise with the batch's statistics)
+    leave their running statistics and batch count unchanged inside this block."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] \
+        if isinstance(module, nn.Module) else []
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(norms, saved):
+            m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
 
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int = 3, stride=1, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:

@@ -110,3 +110,11 @@ def test_no_progress_bar_is_written_to_a_log(checkpoint, capsys):
     """stderr captured here is not a terminal: nothing may draw a bar (carriage returns) into it."""
     assert main(["eval", "--checkpoint", str(checkpoint), "--test-size", "3", "--device", "cpu"]) == 0
     assert "\r" not in capsys.readouterr().err
+
+
+def test_eval_counts_the_characters_it_replaces(checkpoint, faulty_alto, capsys):
+    """eval reads foreign text with oov: replace, and says how many characters that changed (never silently)."""
+    code = main(["eval", "--checkpoint", str(checkpoint), "--dataset", f"alto:{faulty_alto}", "--skip-bad",
+                 "--quiet", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["oov_replaced"] == {"€": 1, "✓": 1} and out["bad_files"] == 1

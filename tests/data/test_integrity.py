@@ -70,7 +70,7 @@ def test_bad_file_fails_naming_it_unless_skip_bad(tmp_path):
     assert len(ds) == 2 and [ds[i].text for i in range(2)] == ["a", "c"]
     assert ds[1].image.shape == (8, 8) and ds._record_index(1) == 2
     assert ds.integrity == {"bad_files": 1, "bad_examples": ["/data/b.png: unreadable image (OSError: broken) "
-                                                             "(line b)"]}
+                                                             "(line b)"], "oov_replaced": {}}
 
 
 def test_cache_keeps_the_count_and_a_corrupt_cache_is_rebuilt(tmp_path):
@@ -87,7 +87,7 @@ def test_cache_keeps_the_count_and_a_corrupt_cache_is_rebuilt(tmp_path):
 
 
 def test_integrity_summary_of_a_dataset_without_files():
-    assert integrity.integrity_summary(object()) == {"bad_files": 0, "bad_examples": []}
+    assert integrity.integrity_summary(object()) == {"bad_files": 0, "bad_examples": [], "oov_replaced": {}}
 
 
 def test_run_check_names(tmp_path):

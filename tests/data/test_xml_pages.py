@@ -224,3 +224,15 @@ def test_xml_made_on_a_rescaled_scan_is_mapped_to_the_image(tmp_path):
     page = xp.read_pagexml(xml)
     assert (page.width, page.height) == (400, 300)
     assert page.lines[0].bbox[0] == 10 and page.lines[0].baseline[0] == (10, 28)
+
+
+@needs_alto
+def test_check_fails_where_loading_fails_and_names_characters_outside_the_charset(faulty_alto):
+    """`data check` crops every line as loading does: what eval rejects, the check reports."""
+    from ocrbench.data.integrity import run_check
+
+    report = run_check(f"alto:{faulty_alto}", None).as_dict()
+    assert not report["ok"] and report["bad_files"] == 1 and "empty box" in report["bad_examples"][0]
+    assert any("'€' (U+20AC) x1" in n and "'✓' (U+2713) x1" in n for n in report["notes"])
+    assert run_check(f"alto:{faulty_alto}", None).as_dict(skip_bad=True)["ok"]
+    assert run_check(f"alto:{ALTO_DIR}", None).as_dict()["ok"]

@@ -46,6 +46,23 @@ def test_same_loss_and_gradients(name, train_mode, rendered_lines):
 
 
 @pytest.mark.parametrize("name", TINY)
+def test_batchnorm_statistics_are_updated_once_per_step_with_checkpointing(name, rendered_lines):
+    """The recomputation in backward must not update BatchNorm running statistics a second time."""
+    torch.manual_seed(0)
+    model = create_model(name, input_height=HEIGHT).train()
+    batch = batch_for(model, rendered_lines)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    loss_and_grads(model, batch)
+    plain = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches" in k}
+    model.load_state_dict(state)
+    model.set_grad_checkpointing(True)
+    loss_and_grads(model, batch)
+    assert plain, f"{name} has no BatchNorm"
+    for k, v in plain.items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=1e-5, atol=1e-7, msg=f"{name}: {k}")
+
+
+@pytest.mark.parametrize("name", TINY)
 def test_checkpointing_saves_fewer_activations(name, rendered_lines):
     model = create_model(name, input_height=HEIGHT).eval()  # eval: no dropout, the same work both times
     batch = batch_for(model, rendered_lines)
