@@ -7,8 +7,6 @@ valid ones. The resolved configuration is saved beside results and hashed into e
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +18,7 @@ import yaml
 
 from .data.registry import DataConfig
 from .errors import UserError
+from .records import stable_digest
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 LOCAL_RESULTS = "local"  # a user's own results, one folder per suite (git-ignored)
@@ -288,8 +287,7 @@ def to_dict(cfg) -> dict:
 
 def config_hash(*parts) -> str:
     """Short stable hash of configuration objects (dataclasses or plain data)."""
-    blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return stable_digest([to_dict(p) for p in parts]).hex()[:12]
 
 
 def for_model(entry: ModelEntry, cfg: SuiteConfig) -> SuiteConfig:

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .metrics import ErrorCounts
 from .progress import progress_bar
-from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
+from .runtime import autocast, resolve_device, set_matmul_precision, sync
 
 
 @dataclass
@@ -42,7 +42,7 @@ def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int =
     set_matmul_precision(dev, precision)  # "fp32" means no TF32, as in training and profiling
     model.to(dev).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                        collate_fn=make_collator(model, model.charset, model.info.input_height))
+                        collate_fn=model.collate)
     counts, seconds, examples = ErrorCounts(), 0.0, []
     for batch in progress_bar(loader, progress, desc=f"eval {decoder}"):
         batch = batch.to(dev)

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .records import atomic_write
+
 # (column, axis label) of the cost panels: CER against each
 COST_AXES = [("gmacs_per_line", "GMACs per line (forward)"), ("train_lines_per_s", "training throughput (lines/s)"),
              ("params_m", "parameters (millions)")]
@@ -50,10 +52,10 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
                  f"(mean of n seeds, 95% interval)", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -4,17 +4,25 @@ A record is written with a single ``write`` on a file opened ``O_APPEND`` and th
 writers never interleave and a killed run leaves every earlier line intact. When reading, a line that is not
 a record (a torn last line after a power loss, or valid JSON of another shape) is skipped with a warning
 naming ``file:line``.
+
+Also here, as the lowest module every layer may import: :func:`atomic_write` (the one way ocrbench replaces a
+file: temp file + rename, the temp file removed when the write fails) and :func:`stable_digest` (the one
+content hash of plain data, behind config hashes, cache names and sample seeds).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import secrets
 import subprocess
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,13 +78,39 @@ def _not_a_record(value) -> str | None:
     return f"no {', '.join(missing)}" if missing else None
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, then rename over it."""
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` to fill a temp file beside ``path``, then rename it over ``path`` in one step.
+
+    Readers see the old file or the new one, never half of either. When ``write`` (or the rename) fails, the
+    temp file is removed and ``path`` is left as it was; the error propagates. The one implementation of
+    atomic file writes in ocrbench (text results, ``.npz`` caches, checkpoints).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    # unique per process and call, in the destination folder (a rename across file systems is not atomic);
+    # created by ``write`` itself, so it gets the usual permissions rather than mkstemp's 0600
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def stable_digest(obj: Any, algorithm: str = "sha256", default: Callable[[Any], Any] | None = str) -> bytes:
+    """Digest of ``obj`` as canonical JSON (sorted keys): the same for equal data on every machine and run.
+
+    The one implementation behind ocrbench's content hashes (config hashes, cache file names, sample seeds);
+    each caller keeps its own algorithm and length, since those name committed results and caches.
+    ``default`` renders what JSON cannot (``str``); None refuses such values (``TypeError``).
+    """
+    return hashlib.new(algorithm, json.dumps(obj, sort_keys=True, default=default).encode()).digest()
 
 
 @lru_cache(maxsize=1)

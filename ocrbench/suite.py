@@ -94,19 +94,25 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
     check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
     cfg = for_model(entry, cfg)
     base = base_record(entry, cfg)
-    try:
-        records = TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo, callbacks)
+    records: list[dict] = []
+    try:  # each row is appended as soon as it is evaluated: an interrupted job keeps the rows it finished
+        for record in TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo, callbacks):
+            append_record(results, record)
+            records.append(record)
     except TrainingDiverged as e:
-        records = [{**base, "status": "failed", "error": str(e)}]
+        records.append(_failed(results, {**base, "status": "failed", "error": str(e)}))
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as e:  # one model's bug must not end the suite: record it and go on
-        records = [{**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(limit=5)}]
-    for r in records:
-        append_record(results, r)
+        records.append(_failed(results, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                                         "traceback": traceback.format_exc(limit=5)}))
     status = "failed" if any(r["status"] == "failed" for r in records) else "ok"
     return RunOutcome(entry.name, status, records, cfg.train.seed)
+
+
+def _failed(results: Path, record: dict) -> dict:
+    append_record(results, record)
+    return record
 
 
 def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
@@ -215,20 +221,18 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
     log = (lambda msg: print(msg, file=sys.stderr)) if progress else None  # stdout may carry --json
     decoders = [d for d in entry.decoders if any(t[0] == d for t in todo)]
     decoding = setup_decoders(model, decoders, cfg.lm, cfg.train.device, log)
-    records = []
     for name, dataset in _evaluation_sets(cfg, test_set):
         for decoder in decoders:
             if (decoder, decoder_hash(decoder, cfg.lm), name) not in todo:
                 continue
             ev = evaluate(model, dataset, decoder=decoder, batch_size=cfg.train.eval_batch_size,
                           device=cfg.train.device, precision=cfg.train.precision, progress=progress)
-            records.append({**common, **ev.as_dict(), "dataset": name, "split": cfg.eval_split if
-                            name == cfg.data.name else "test", "decoder_hash": decoder_hash(decoder, cfg.lm),
-                            "data_version": getattr(dataset, "version", ""),
-                            **decoding.get(decoder, {}), "examples": ev.examples})
+            yield {**common, **ev.as_dict(), "dataset": name,
+                   "split": cfg.eval_split if name == cfg.data.name else "test",
+                   "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
+                   **decoding.get(decoder, {}), "examples": ev.examples}
     if cfg.profile and cfg.train.seed == cfg.seed_list[0] and result.resumed_from < result.steps:
         _profile(entry, cfg, base, model.charset)  # cost does not depend on the seed: once per model
-    return records
 
 
 def _evaluation_sets(cfg: SuiteConfig, test_set):
@@ -246,7 +250,7 @@ def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=
     if "beam" in decoders:
         model.beam_width = lm_cfg.beam_width
         fields["beam"] = {"beam_width": lm_cfg.beam_width}
-    if "beam+lm" in decoders and "beam+lm" in getattr(model, "decoders", ()):
+    if "beam+lm" in decoders and "beam+lm" in model.decoders:
         from .lm import get_lm, summary
 
         lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
@@ -292,7 +296,8 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
              **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device, cfg.train.precision)}]
 
 
-# task -> fn(entry, cfg, base_record, resume, progress, todo, callbacks) -> list of records. Other tasks add theirs here.
+# task -> fn(entry, cfg, base_record, resume, progress, todo, callbacks) -> records, in the order they are
+# finished (a generator may yield each as soon as it is evaluated). Other tasks add theirs here.
 TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
 
 

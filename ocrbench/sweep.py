@@ -288,7 +288,7 @@ def run_trial(sweep: Sweep, trial, values: Mapping[str, Any], pass_number: int, 
 
 
 def _run_recognizer(entry: ModelEntry, cfg: SuiteConfig, base: dict, progress: bool, callbacks) -> list[dict]:
-    return suite.TASK_RUNNERS["recognition"](entry, cfg, base, True, progress, None, callbacks)
+    return list(suite.TASK_RUNNERS["recognition"](entry, cfg, base, True, progress, None, callbacks))
 
 
 # ---- the studies ----

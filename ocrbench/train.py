@@ -19,7 +19,8 @@ from .data.augment import augment_line
 from .data.base import LineSample
 from .errors import UserError
 from .progress import progress_bar
-from .runtime import autocast, make_collator, resolve_device, set_matmul_precision, sync
+from .records import atomic_write
+from .runtime import autocast, resolve_device, set_matmul_precision, sync
 from .schedule import one_cycle_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -96,10 +97,8 @@ def _training_view(model, dataset: Dataset, cfg: TrainConfig) -> Dataset:
 
 
 def _collate_fn(model):
-    """Recognizers share the line collator; other models (detectors) bring ``model.collate``."""
-    if hasattr(model, "collate"):
-        return model.collate
-    return make_collator(model, model.charset, model.info.input_height)
+    """The model's own collate function (the contract: lines for recognizers, pages for detectors)."""
+    return model.collate
 
 
 @dataclass
@@ -142,19 +141,18 @@ class TrainResult:
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str) -> None:
-    """Write to a temp file, then rename: a crash mid-write never leaves a broken checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
-                "config_hash": config_hash, "rng": torch.get_rng_state(),
-                # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}, tmp)
-    os.replace(tmp, path)
+    """Atomic (a crash mid-write never leaves a broken checkpoint, nor a temp file)."""
+    checkpoint = {"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
+                  "config_hash": config_hash, "rng": torch.get_rng_state(),
+                  # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
+                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def model_meta(model) -> dict:
     """What is needed to rebuild the model from a checkpoint."""
-    return {"name": model.name, "kwargs": getattr(model, "create_kwargs", {}), "charset": model.charset.chars}
+    return {"name": model.name, "kwargs": model.create_kwargs, "charset": model.charset.chars}
 
 
 CHECKPOINT_SOURCE = ("checkpoints come from `ocrbench train` or `ocrbench run` "
@@ -238,7 +236,7 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     for cb in callbacks:
         cb.on_train_begin(model, state)
     bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
-                       desc=f"train {getattr(model, 'name', '')}")
+                       desc=f"train {model.name}")
     batches = iter(loader)
     loss_fn = torch.compile(model.loss, dynamic=True) if cfg.compile else model.loss  # lines vary in width
     while state.step < state.total_steps:

@@ -1,7 +1,8 @@
 """Feature-map visualisation: what each convolutional stage of a recognizer responds to on one line.
 
-Forward hooks capture the output of every stage in ``model.stages`` (the convention of the reference
-models), or of every ``Conv2d`` when a model has no ``stages``. Each map is shown as the mean over channels
+Forward hooks capture the output of every module of ``model.feature_stages()`` (the model contract: the
+``stages`` of the reference models, else every ``Conv2d``) while ``model.forward_features`` runs; a model
+without such stages shows n/a. Each map is shown as the mean over channels
 plus the ``channels`` most active single channels, under the input line.
 """
 
@@ -18,25 +19,21 @@ from .errors import UserError
 
 def feature_maps(model: nn.Module, image: torch.Tensor, width: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """(name, (C, H, W) activation) for each stage, for one image of shape (1, 1, H, W)."""
-    named = _stage_modules(model)
+    try:
+        named = model.feature_stages()
+    except NotImplementedError as e:
+        raise UserError(f"feature maps: n/a ({e})") from None
     captured: list[tuple[str, torch.Tensor]] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out, n=name: captured.append((n, out[0].detach().float())))
              for name, m in named]
     try:
         with torch.no_grad():
             model.eval()
-            model(image, width)
+            model.forward_features(image, width)
     finally:
         for h in hooks:
             h.remove()
     return [(n, t) for n, t in captured if t.ndim == 3]
-
-
-def _stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    stages = getattr(model, "stages", None)
-    if isinstance(stages, nn.ModuleList) and len(stages):
-        return [(f"stages.{i}", m) for i, m in enumerate(stages)]
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ from ocrbench.config import ConfigError, ModelEntry, SuiteConfig, for_model, loa
 from ocrbench.data import create_dataset, dataset_info
 from ocrbench.models import list_models
 
-
 SUITES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("sweep_"))
 SWEEPS = sorted(CONFIG_DIR.glob("sweep_*.yaml"))
 

@@ -103,7 +103,7 @@ profile: false
 models:
   - {name: crnn_tiny, decoders: [greedy, beam]}
   - line_cnn_tiny
-data: {name: synth-lines, height: 32, train_size: 64, val_size: 8, test_size: 16, options: {max_chars: 6}}
+data: {name: synth-lines, height: 32, train_size: 64, val_size: 8, test_size: 96, options: {max_chars: 6}}  # beam decoding of 96 lines: a window to kill between rows
 train: {steps: 60, batch_size: 8, checkpoint_every: 5, device: cpu, eval_every: 20}
 """
 EXPECTED = {("crnn_tiny", "greedy"), ("crnn_tiny", "beam"), ("line_cnn_tiny", "greedy")}
@@ -192,7 +192,7 @@ def test_kill_at_random_moments_then_rerun_loses_and_duplicates_nothing(tmp_path
     rng = random.Random(0)
     for _ in range(3):
         deadline = time.monotonic() + rng.uniform(2.0, 12.0)
-        run_and_kill(tmp_path, lambda _: time.monotonic() > deadline)
+        run_and_kill(tmp_path, lambda _, deadline=deadline: time.monotonic() > deadline)
     finish_and_check(tmp_path)
 
 

@@ -19,8 +19,10 @@ from ocrbench.errors import DataError
 from ocrbench.models import create_model
 from ocrbench.models.detection import PageSample
 from ocrbench.pipeline import (
+    AP_SCORE_FLOOR,
     crop_lines,
     detect_lines,
+    detect_lines_at,
     detector_cost,
     draw_boxes,
     evaluate_detector,
@@ -151,6 +153,29 @@ def test_evaluate_detector_and_pages(models, pages):
     assert ev["pages"] == 3 and 0 <= ev["ap50"] <= 1
     scored = evaluate_pages([pages[0], pages[1]], detector, recognizer, device="cpu")
     assert scored["page_cer"] >= 0 and len(scored["per_page"]) == 2 and "ap50" in scored
+
+
+def test_the_pipeline_runs_the_detector_once_per_page(models, pages):
+    """evaluate_pages scores AP from low-score detections and transcribes at the operating threshold: one
+    forward pass serves both, with the results of two separate passes."""
+    detector, recognizer = models
+    # a hook on the detector itself would also fire on a reused output: count a layer the network runs
+    first_conv = next(m for m in detector.modules() if isinstance(m, torch.nn.Conv2d))
+    forwards = []
+    handle = first_conv.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        scored = evaluate_pages([pages[0], pages[1]], detector, recognizer, score_threshold=0.3, device="cpu")
+        assert len(forwards) == 2
+        both = detect_lines_at(detector, pages[2].image, (AP_SCORE_FLOOR, 0.3))
+        assert len(forwards) == 3
+    finally:
+        handle.remove()
+    assert "forward" not in vars(detector)  # the detector's own forward is back
+    apart = [detect_lines(detector, pages[2].image, t) for t in (AP_SCORE_FLOOR, 0.3)]
+    assert all(np.array_equal(a, b) for pair in zip(both, apart) for a, b in zip(*pair))
+    for sample, entry in zip(pages, scored["per_page"]):
+        alone = transcribe_page(sample.image, detector, recognizer, ink="bright", score_threshold=0.3)
+        assert entry["lines"] == len(alone.lines) and entry["hyp"] == " ".join(alone.text.split("\n"))
 
 
 def test_detector_cost_columns(models, pages):

@@ -1,9 +1,17 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from ocrbench.cli import main
-from ocrbench.records import append_record, atomic_write_text, environment, read_records
+from ocrbench.records import (
+    append_record,
+    atomic_write,
+    atomic_write_text,
+    environment,
+    read_records,
+    stable_digest,
+)
 
 
 def run_record(i=0, status="ok", **kw):
@@ -83,6 +91,32 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(path, json.dumps({"b": 2}))
     assert json.loads(path.read_text()) == {"b": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp files left behind
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_failing_write_leaves_the_old_file_and_no_temp_file(tmp_path, error):
+    path = tmp_path / "model.pt"
+    atomic_write_text(path, "old")
+
+    def write(tmp):
+        tmp.write_text("half a new fi")  # the temp file exists when the write fails
+        raise error
+
+    with pytest.raises(type(error)):
+        atomic_write(path, write)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_stable_digest_keeps_the_hashes_that_name_results_and_caches():
+    """Committed results carry config hashes and caches are named by these digests: the canonical form
+    (sorted keys, compact separators, str() for what JSON cannot hold) must never change."""
+    obj = {"b": [1, 2, (3, 4)], "a": "x", "c": None, "p": Path("/data")}
+    assert stable_digest(obj).hex()[:16] == "06b10c06235d52e5"
+    assert stable_digest(obj, "sha1").hex()[:16] == "a45bc2ee22d9faf4"
+    assert stable_digest({"a": 1, "b": 2}) == stable_digest({"b": 2, "a": 1})
+    with pytest.raises(TypeError):
+        stable_digest(obj, default=None)
 
 
 def test_environment_stamp_has_what_produced_the_number():

@@ -146,7 +146,7 @@ def test_callbacks_see_every_step_validation_and_end_and_the_curve_has_lr(render
     assert [s for k, s in counter.calls if k == "step"] == list(range(1, 21))
     assert [s for k, s in counter.calls if k == "validate"] == [10, 20]
     steps, losses, lrs = zip(*result.history)
-    assert steps == (10, 20) and all(l > 0 for l in losses)
+    assert steps == (10, 20) and all(loss > 0 for loss in losses)
     assert lrs[0] == pytest.approx(3e-3 * one_cycle_factor(9, 20, 0.15), rel=1e-3)  # the lr of step 10's update
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from ..config import SuiteConfig, load_suite, parse_override
+from ..config import SuiteConfig, TrainConfig, load_suite, parse_override
+from ..data.registry import DataConfig
+from ..errors import UserError
 from ..progress import progress_enabled, set_quiet  # noqa: F401  (re-exported for commands)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -35,3 +38,51 @@ def suite_from_args(config: str | None, overrides: list[str], extra: dict | None
         load_suite(path, pairs)  # every --set value is checked, even one a dedicated option then replaces
     pairs.update({k: v for k, v in (extra or {}).items() if v is not None})
     return load_suite(path, pairs)
+
+
+# ---- evaluating a checkpoint (`eval`, `errors`) ------------------------------------------------------------
+def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
+    """The options of commands that evaluate a checkpoint; defaults come from the run that wrote it."""
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by `ocrbench train` or `run`")
+    p.add_argument("--dataset", help="dataset name or kind:PATH (default: the run's, else synth-lines)")
+    p.add_argument("--config", help="suite YAML whose data section to use (default: the config.yaml beside "
+                                    "the checkpoint, when there is one)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--decoder", default="greedy", help="one of the model's decoders: greedy, beam, beam+lm")
+    p.add_argument("--lm", metavar="PATH",
+                   help="character LM checkpoint for --decoder beam+lm (`ocrbench lm train --out`); default: "
+                        "the LM of the default lm settings, trained once (about a minute) and cached")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--batch-size", type=int, help="lines per batch (default: the run's train.eval_batch_size)")
+    p.add_argument("--test-size", type=int, help="lines in a generated test split (synthetic datasets)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable files (counted in the output)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or LM training messages")
+
+
+def run_config(args) -> tuple[SuiteConfig | None, str]:
+    """The suite config of ``--config``, else of the run's config.yaml beside the checkpoint, else None."""
+    path = resolve_config(args.config) if args.config else Path(args.checkpoint).parent / "config.yaml"
+    if args.config or path.is_file():
+        return load_suite(path), str(path)
+    return None, "defaults"
+
+
+def checkpoint_eval_settings(args, height: int) -> tuple[DataConfig, dict, str]:
+    """Data settings and ``{"batch_size", "device"}`` for evaluating ``args.checkpoint``: those of the run
+    that wrote it (so the CER equals the run's record), overridden by the options given. ``--dataset``
+    naming another dataset starts from that dataset's defaults. Always at the model's input height, with
+    characters outside the charset replaced and counted."""
+    cfg, source = run_config(args)
+    data = cfg.data if cfg else DataConfig()
+    train = cfg.train if cfg else TrainConfig()
+    if args.dataset and args.dataset != data.name:
+        data, source = DataConfig(name=args.dataset), "defaults"
+    data = replace(data, height=height, oov="replace", skip_bad=args.skip_bad or data.skip_bad)
+    if args.test_size is not None:
+        if args.test_size < 1:
+            raise UserError(f"--test-size must be >= 1, got {args.test_size}")
+        data = replace(data, test_size=args.test_size, val_size=args.test_size)
+    batch_size = train.eval_batch_size if args.batch_size is None else args.batch_size
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    return data, {"batch_size": batch_size, "device": args.device or train.device}, source

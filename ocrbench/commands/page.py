@@ -55,7 +55,7 @@ def load_for_task(spec: str, runs: str | Path, task: str):
 
     path = find_checkpoint(spec, runs, task)
     model = load_model(path)
-    if getattr(model, "task", "recognition") != task:
+    if model.task != task:
         raise UserError(f"{path} holds {model.name}, a {model.task} model; a {task} model is needed here")
     return model, path
 

@@ -1,4 +1,5 @@
-"""ocrbench profile: MACs, step time, throughput, memory and MFU of models at fixed input shapes."""
+"""ocrbench profile: MACs, step time, throughput, memory and MFU of models at fixed input shapes; optionally
+compiled against eager (``--compile``) and the throughput-optimal batch (``--batch-size sweep``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ def register(sub) -> None:
                    help="registry name, wildcard ('crnn*'), 'all' (every recognizer but *_tiny) or timm:NAME; "
                         "repeatable or comma-separated")
     p.add_argument("--mode", default="infer,train", help="infer, train or both (comma-separated; default both)")
-    p.add_argument("--batch-size", type=int, default=32, help="lines per step; backed off on CUDA out-of-memory")
+    p.add_argument("--batch-size", default="32",
+                   help="lines per step (backed off on CUDA out-of-memory), or 'sweep': double from 1 while "
+                        "throughput improves by >= 5%% and report the best batch beside the batch-1 latency")
+    p.add_argument("--max-batch", type=int, help="largest batch a sweep tries (default 1024)")
+    p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                   help="also time the step with torch.compile (mode: default, reduce-overhead, max-autotune, "
+                        "max-autotune-no-cudagraphs); the row shows both throughputs and the compile time")
     p.add_argument("--precision", default="fp32",
                    help=f"one or more of {', '.join(PRECISIONS)}, comma-separated (bf16/fp16 are n/a on CPU)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (model and input)")
@@ -36,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); recorded in every row")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms per shape")
     p.add_argument("--no-flops", action="store_true", help="skip the MAC count")
+    p.add_argument("--cross-check-flops", action="store_true",
+                   help="also count MACs with fvcore (torch.jit tracing); shown when it differs by more than 1%%")
     p.add_argument("--results", default="local/profile", help="folder of profiles.jsonl (default local/profile)")
     p.add_argument("--no-save", action="store_true", help="do not append the rows to profiles.jsonl")
     add_json(p)
@@ -47,6 +56,18 @@ def _split(values) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _batch_options(args) -> dict:
+    """ProfileSpec fields of ``--batch-size N|sweep`` and ``--max-batch``."""
+    from ..profile.sweep import SWEEP_MAX_BATCH
+
+    if args.batch_size == "sweep":
+        return {"sweep": True, "max_batch": args.max_batch or SWEEP_MAX_BATCH}
+    try:
+        return {"batch_size": int(args.batch_size)}
+    except ValueError:
+        raise UserError(f"--batch-size takes a number or 'sweep', got {args.batch_size!r}") from None
+
+
 def handle(args) -> dict:
     import torch
 
@@ -54,6 +75,7 @@ def handle(args) -> dict:
     from ..records import append_record
 
     names = expand_models(_split(args.model))
+    batch = _batch_options(args)
     modes = ["infer", "train"] if args.mode == "both" else _split(args.mode)
     precisions = _split(args.precision)
     checkpointing = {"off": [False], "on": [True], "both": [False, True]}[args.grad_checkpointing]
@@ -61,8 +83,9 @@ def handle(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    specs = [ProfileSpec(mode, args.batch_size, precision, args.channels_last, ckpt and mode == "train",
-                         args.warmup, args.iters, args.max_seconds)
+    specs = [ProfileSpec(mode=mode, precision=precision, channels_last=args.channels_last,
+                         grad_checkpointing=ckpt and mode == "train", warmup=args.warmup, iters=args.iters,
+                         max_seconds=args.max_seconds, compile=args.compile, **batch)
              for mode, precision, ckpt in itertools.product(modes, precisions, checkpointing)
              if not (ckpt and mode == "infer")]  # checkpointing only changes training
     if not specs:
@@ -70,7 +93,7 @@ def handle(args) -> dict:
     rows = []
     for name, width in itertools.product(names, widths):
         rows += profile_model(name, specs, device=args.device, height=args.height, width=width,
-                              count_macs=not args.no_flops)
+                              count_macs=not args.no_flops, cross_check_flops=args.cross_check_flops)
     if not args.no_save:
         for row in rows:
             append_record(Path(args.results) / PROFILES_FILE, row)
@@ -79,30 +102,78 @@ def handle(args) -> dict:
             "failed": bool(failed)}
 
 
+def _fmt(v, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _status(r: dict) -> str:
+    status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error') or r.get('reason', '')}"
+    if r.get("macs_error"):
+        status += f" (MACs unknown: {r['macs_error']})"
+    if r.get("macs_cross_check"):
+        status += f" (MACs cross-check: {r['macs_cross_check']})"
+    return status
+
+
+def _memory(r: dict) -> str:
+    if r.get("mem_peak_allocated_mib") is not None:
+        return f"{r['mem_peak_allocated_mib']:.0f} MiB peak"
+    if r.get("saved_activation_mib") is not None:
+        return f"{r['saved_activation_mib']:.1f} MiB saved"
+    return ""
+
+
+def _compiled_cells(r: dict) -> list[str]:
+    """compiled lines/s (or the compile error), speed-up, compile seconds, compiled MFU."""
+    if r.get("compile_error"):
+        return [f"failed: {r['compile_error'][:80]}", "", "", ""]
+    speed = r.get("compiled_samples_per_s")
+    ratio = speed / r["samples_per_s"] if speed and r.get("samples_per_s") else None
+    return [_fmt(speed, ".1f"), _fmt(ratio, ".2f") + ("x" if ratio else ""), _fmt(r.get("compile_s"), ".1f"),
+            _fmt(r.get("compiled_mfu"), ".1%")]
+
+
 def format_rows(rows: list[dict]) -> str:
+    """The Markdown table of profile rows; compile and sweep columns appear when some row has them."""
     from tabulate import tabulate
 
-    def fmt(v, spec):
-        return "" if v is None else format(v, spec)
-
+    compiled = any(r.get("compile_mode") for r in rows)
+    swept = any(r.get("sweep_points") for r in rows)
     table = []
     for r in rows:
         macs = r.get("macs_per_line_train" if r.get("mode") == "train" else "macs_per_line_infer")
-        mem = r.get("mem_peak_allocated_mib")
-        mem_text = f"{mem:.0f} MiB peak" if mem is not None else (
-            f"{r['saved_activation_mib']:.1f} MiB saved" if r.get("saved_activation_mib") is not None else "")
         step = (f"{r['step_ms_median']:.2f} ± {r['step_ms_iqr'] / 2:.2f}" if r.get("step_ms_median") is not None
                 else "")
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error') or r.get('reason', '')}"
-        if r.get("macs_error"):
-            status += f" (MACs unknown: {r['macs_error']})"
-        table.append([r["model"], r.get("mode"), r.get("precision"), "yes" if r.get("grad_checkpointing") else "",
-                      r.get("batch_size", r.get("batch_size_requested")), f"{r.get('height')}x{r.get('width')}",
-                      fmt(macs and macs / 1e9, ".3f"), fmt(macs and 2 * macs / 1e9, ".3f"), step, fmt(r.get("samples_per_s"), ".1f"), mem_text,
-                      fmt(r.get("mfu"), ".1%"), status[:100]])
-    headers = ["model", "mode", "precision", "ckpt", "batch", "HxW", "GMACs/line", "GFLOPs/line",
-               "step ms (median ± IQR/2)",
-               "lines/s", "memory", "MFU", "status"]
-    note = ("GMACs = 10^9 multiply-accumulates (FLOPs = 2 x MACs); lines/s = batch / median step time; "
-            "memory: CUDA peak allocated, or on CPU the activations saved for backward")
-    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True) + "\n" + note
+        cells = [r["model"], r.get("mode"), r.get("precision"), "yes" if r.get("grad_checkpointing") else "",
+                 r.get("batch_size", r.get("batch_size_requested")), f"{r.get('height')}x{r.get('width')}",
+                 _fmt(macs and macs / 1e9, ".3f"), _fmt(macs and 2 * macs / 1e9, ".3f"), step,
+                 _fmt(r.get("samples_per_s"), ".1f")]
+        if swept:
+            cells.append(_fmt(r.get("latency_ms_batch1"), ".2f"))
+        cells += [_memory(r), _fmt(r.get("mfu"), ".1%")]
+        if compiled:
+            cells += _compiled_cells(r)
+        table.append(cells + [_status(r)[:100]])
+    headers = ["model", "mode", "precision", "ckpt", "best batch" if swept else "batch", "HxW", "GMACs/line",
+               "GFLOPs/line", "step ms (median ± IQR/2)", "lines/s"]
+    headers += ["ms @ batch 1"] if swept else []
+    headers += ["memory", "MFU"]
+    headers += ["compiled lines/s", "speed-up", "compile s", "compiled MFU"] if compiled else []
+    return tabulate(table, headers=headers + ["status"], tablefmt="github", disable_numparse=True) + "\n" + _note(
+        compiled, swept)
+
+
+def _note(compiled: bool, swept: bool) -> str:
+    note = ("GMACs = 10^9 multiply-accumulates (FLOPs = 2 x MACs), counted at the dispatcher (FlopCounterMode); "
+            "lines/s = batch / median step time; memory: CUDA peak allocated, or on CPU the activations saved "
+            "for backward; MFU (GPU only) counts the model's FLOPs, training = 3 x forward: recomputation "
+            "(gradient checkpointing, torch.compile) is not useful work and is not counted")
+    if swept:
+        note += ("\nbest batch: batch doubled from 1 while lines/s grew by >= 5% (CUDA: backed off on "
+                 "out-of-memory); ms @ batch 1: the median step time at batch 1 (the latency of one line)")
+    if compiled:
+        note += ("\ncompiled: the same step with predict / the loss under torch.compile, at the same batch; "
+                 "compile s = wall time of the first compiled step (tracing, code generation and that step)")
+    note += ("\nno data-loading column: steps take batches built before the timed region; training runs record "
+             "the share of step time spent waiting for data (data_wait_share)")
+    return note

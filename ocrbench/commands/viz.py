@@ -12,7 +12,6 @@ from dataclasses import replace
 from ..data.registry import create_dataset
 from ..errors import UserError
 from ..models import create_model
-from ..runtime import make_collator
 from ..train import load_model
 from .common import add_json, add_overrides, suite_from_args
 
@@ -63,7 +62,7 @@ def _stage_maps(args, model) -> dict:
     from ..viz import feature_maps, plot_feature_maps
 
     data = _dataset(args, model, args.index + 1)
-    batch = make_collator(model, model.charset, model.info.input_height)([data[args.index]])
+    batch = model.collate([data[args.index]])
     maps = feature_maps(model, batch.images, batch.widths)
     path = plot_feature_maps(batch.images, maps, args.out or "feature_maps.png", args.channels,
                              title=f"{model.name}: {batch.texts[0]!r}")

@@ -36,9 +36,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..records import atomic_write
 from . import integrity
 from .base import LineSample
 from .charset import IAM_CHARS, Charset
+from .images import read_gray
 from .registry import DataConfig, register_dataset
 
 BYCLASS = string.digits + string.ascii_uppercase + string.ascii_lowercase  # EMNIST ByClass class order
@@ -148,7 +150,7 @@ def _load_mosaic_pool(folder: str, digest: str) -> GlyphPool:
     images = np.zeros((len(labels), h, w), dtype=np.uint8)
     for name in files:
         first, last = _mosaic_range(name)
-        mosaic = integrity.read_gray(folder / name)  # RGB with equal channels: gray is exact
+        mosaic = read_gray(folder / name)  # RGB with equal channels: gray is exact
         per_row = mosaic.shape[1] // w
         n = min(last, len(labels) - 1) - first + 1
         rows = -(-n // per_row)  # tiles are row-major, per_row to a row
@@ -172,16 +174,16 @@ def _idx_file(raw: Path, stem: str, cfg_cache: Path, md5: str | None = None) -> 
         raise DataError(f"{gz}: {problem}")
     out = cfg_cache / "idx" / integrity.files_digest([gz]) / stem
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
         try:
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            atomic_write(out, lambda tmp: _gunzip(gz, tmp))
         except (OSError, EOFError) as e:
-            tmp.unlink(missing_ok=True)
             raise DataError(f"{gz} is not a readable gzip file: {e}") from None
-        os.replace(tmp, out)
     return out
+
+
+def _gunzip(gz: Path, dest: Path) -> None:
+    with gzip.open(gz, "rb") as src, open(dest, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def load_torchvision(root: str | Path, name: str = "EMNIST", split: str = "byclass", train: bool = False,

@@ -40,7 +40,7 @@ from ..errors import UserError
 from . import emnist, integrity
 from . import synth_lines as sl
 from .charset import Charset
-from .registry import DataConfig, register_dataset
+from .registry import DataConfig, register_dataset, resolve_options
 
 EMNIST_LINES_VERSION = 1  # bump whenever a change alters any generated pixel or text
 DEFAULT_OPTIONS = {"max_chars": 32, "min_chars": 4, "overlap": (-0.25, 0.1), "download": False}
@@ -51,11 +51,9 @@ CAP = 0.58  # cap height as a fraction of the line height
 TOP = 0.08  # cap top below the line's top edge; descenders reach about TOP + 1.4 * CAP
 
 
-def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise UserError(f"unknown emnist-lines option(s) {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **options}
+def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``DataConfig.options`` of emnist-lines over :data:`DEFAULT_OPTIONS`, checked and normalised."""
+    opts = resolve_options("emnist-lines", options, DEFAULT_OPTIONS)
     opts["overlap"] = tuple(float(v) for v in opts["overlap"])
     if not 1 <= opts["min_chars"] <= opts["max_chars"]:
         raise UserError(f"emnist-lines needs 1 <= min_chars <= max_chars, got {opts}")
@@ -152,7 +150,7 @@ class EmnistLines(integrity.CachedLines):
     def __init__(self, split: str, cfg: DataConfig):
         if split not in ("train", "val", "test"):
             raise UserError(f"emnist-lines has splits train, val, test; got {split!r}")
-        self.split, self.options = split, resolve_options(cfg.options)
+        self.split, self.options = split, parse_options(cfg.options)
         root = emnist.resolve_root(cfg, "emnist-lines")
         self.pool = emnist.split_pool(root, split, bool(self.options["download"]), integrity.cache_base(cfg))
         # Texts only ever hold the pool's characters, so the OOV policy never applies.

@@ -27,7 +27,7 @@ Options (``DataConfig.options``):
         leaves them out; the number left out is in ``dataset.stats``.
     text_source ("auto"): ``xml``, ``ascii`` or ``auto`` (xml when ``ROOT/xml`` exists).
 
-Line images are inverted to ink-bright, paper level subtracted (:func:`xml_pages.scan_to_ink`), resized to
+Line images are inverted to ink-bright, paper level subtracted (:func:`~ocrbench.data.images.scan_to_ink`), resized to
 ``cfg.height`` and cached (``<cache>/lines/iam-*.npz``) on first use, so later epochs read one file.
 """
 
@@ -46,8 +46,9 @@ from typing import Any
 from ..errors import DataError, UserError
 from . import integrity
 from .charset import Charset, CharsetError
-from .registry import DataConfig, register_dataset
-from .xml_pages import Page, TextLine, scan_to_ink
+from .images import read_gray, scan_to_ink
+from .registry import DataConfig, register_dataset, resolve_options
+from .xml_pages.page import Page, TextLine
 
 SPLITS_DIR = Path(__file__).parent / "assets" / "iam_splits"
 SPLIT_FILES = {
@@ -213,11 +214,9 @@ def split_ids(convention: str, split: str) -> list[str]:
 
 
 # ---- the dataset ------------------------------------------------------------------------------------------
-def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise UserError(f"unknown iam option(s) {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **options}
+def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``DataConfig.options`` of iam over :data:`DEFAULT_OPTIONS`, checked and normalised."""
+    opts = resolve_options("iam", options, DEFAULT_OPTIONS)
     if opts["level"] not in ("lines", "paragraphs"):
         raise UserError(f"iam option level must be lines or paragraphs, got {opts['level']!r}")
     if opts["err_lines"] not in ("keep", "drop"):
@@ -240,7 +239,7 @@ class IamLines(integrity.CachedLines):
     """Split ``split`` of IAM at line or paragraph level (see the module docstring)."""
 
     def __init__(self, split: str, cfg: DataConfig):
-        self.split, self.options = split, resolve_options(cfg.options)
+        self.split, self.options = split, parse_options(cfg.options)
         self.root = resolve_root(cfg)
         self.layout = IamLayout.scan(self.root)
         if not self.layout.line_images and self.options["level"] == "lines":
@@ -311,7 +310,7 @@ class IamLines(integrity.CachedLines):
             if problem:
                 yield r["id"], None, r["text"], r["path"], problem
                 continue
-            gray = integrity.read_gray(r["path"])
+            gray = read_gray(r["path"])
             if r["box"] is not None:
                 x0, y0, x1, y1 = r["box"]
                 m = PARAGRAPH_MARGIN
@@ -327,7 +326,7 @@ class IamLines(integrity.CachedLines):
 
 
 def iam_pages(root: str | Path, split: str | None = None, splits: str = "aachen") -> list[Page]:
-    """IAM forms as :class:`~ocrbench.data.xml_pages.Page` objects (form scan + handwritten line boxes from
+    """IAM forms as :class:`~ocrbench.data.xml_pages.page.Page` objects (form scan + handwritten line boxes from
     ``xml/``), for page-level tools; with ``split``, only the forms of that split."""
     layout = IamLayout.scan(Path(root))
     if not layout.form_xml:

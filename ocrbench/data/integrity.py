@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataError, UnknownNameError
+from ..records import stable_digest
 from .base import LineSample, resize_to_height
 from .cache import cache_home, save_npz
 from .registry import DataConfig
@@ -72,18 +73,6 @@ def check_image(path: str | Path) -> str | None:
     return None
 
 
-def read_gray(path: str | Path) -> np.ndarray:
-    """An image file as uint8 grayscale (as stored: scans have dark ink); DataError names a bad file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L"))
-    except Exception as e:
-        raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
-
-
 def files_digest(paths: Iterable[str | Path]) -> str:
     """Cheap identity of a set of files (path, size, mtime) for cache keys: an edited file changes it."""
     h = hashlib.sha1()
@@ -95,7 +84,8 @@ def files_digest(paths: Iterable[str | Path]) -> str:
 
 
 def stable_hash(obj: Any) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Short content hash of plain data (line cache file names): sha1 of its canonical JSON, 16 hex digits."""
+    return stable_digest(obj, "sha1").hex()[:16]
 
 
 def cache_base(cfg: DataConfig) -> Path:

@@ -6,7 +6,7 @@ in ``assets/alto/stanford-memorials/``: a note signed C. F. Wright about Univers
 (i083) and a letter of the Century Club of California to David Starr Jordan (i084). Nothing is downloaded
 and nothing outside the package is read.
 
-The lines are read by :class:`~ocrbench.data.xml_pages.XmlLines` over the packaged folder, so cropping,
+The lines are read by :class:`~ocrbench.data.xml_pages.lines.XmlLines` over the packaged folder, so cropping,
 ``scan_to_ink``, resizing to ``data.height`` and the on-disk cache are those of ``alto:PATH``. The folder
 has no split files, so it serves **only** ``test``: every ``Handwritten`` line of both pages (26 lines,
 523 characters; the 2 printed letterhead lines are filtered and counted in ``dataset.stats``). These are
@@ -14,7 +14,7 @@ real cursive lines for measuring how models trained on synthetic or IAM lines tr
 select models on them: at 26 lines any such use would overfit the test set.
 
 Characters: with the default transcription conventions (``^`` superscripts stripped, ``⟦ ⟧`` struck-out
-text dropped, see :func:`~ocrbench.data.xml_pages.apply_conventions`) every character is in ``IAM_CHARS``,
+text dropped, see :func:`~ocrbench.data.xml_pages.conventions.apply_conventions`) every character is in ``IAM_CHARS``,
 so the dataset honours ``data.oov`` as given and needs no replacement: under the default ``error`` policy a
 future edit that brought an out-of-charset character in would fail loudly instead of being rewritten.
 ``data.options`` (``line_types``, ``polygon_mask``, ``padding``, conventions) are those of ``alto:PATH``;
@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .registry import DataConfig, register_dataset
-from .xml_pages import XmlLines
+from .xml_pages.lines import XmlLines
 
 MEMORIALS_DIR = Path(__file__).parent / "assets" / "alto" / "stanford-memorials"
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, UserError
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,15 @@ def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", 
         return fn
 
     return wrap
+
+
+def resolve_options(dataset: str, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` (``DataConfig.options``) over the dataset's ``defaults``; a key the dataset does not know is a
+    :class:`UserError` listing the valid ones. Each dataset then checks and normalises the values."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise UserError(f"unknown {dataset} option(s) {unknown}; valid: {sorted(defaults)}")
+    return {**defaults, **options}
 
 
 def _split_name(name: str) -> tuple[str, str | None]:

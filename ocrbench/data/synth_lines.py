@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import math
-import os
-import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -47,10 +44,11 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
 from ..errors import UserError
+from ..records import stable_digest
 from . import hershey
 from .base import LineSample
-from .cache import cache_home, render_in_order, save_npz
-from .registry import DataConfig, register_dataset
+from .cache import cache_home, generate_split, load_or_generate, pool_size
+from .registry import DataConfig, register_dataset, resolve_options
 
 GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
 ASSETS = Path(__file__).parent / "assets"
@@ -116,11 +114,9 @@ def _stroke_font(name: str) -> dict[str, hershey.Glyph]:
 
 
 # ---- options and seeds ------------------------------------------------------------------------------------
-def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise UserError(f"unknown synth-lines option(s) {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **options}
+def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``DataConfig.options`` of synth-lines over :data:`DEFAULT_OPTIONS`, checked and normalised."""
+    opts = resolve_options("synth-lines", options, DEFAULT_OPTIONS)
     if not 1 <= opts["min_chars"] <= opts["max_chars"]:
         raise UserError(f"synth-lines needs 1 <= min_chars <= max_chars, got {opts}")
     if opts["writers"] != "all":
@@ -147,7 +143,7 @@ def writer_pools(options: Mapping[str, Any]) -> tuple[tuple[Writer, ...], tuple[
 
 
 def _stable_int(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).digest()[:8], "big")
+    return int.from_bytes(stable_digest(parts, "sha1", default=None)[:8], "big")
 
 
 def sample_seed(split: str, index: int, seed: int, height: int, options: Mapping[str, Any], stream: int) -> list[int]:
@@ -442,40 +438,29 @@ def add_paper(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # ---- caching and the dataset ------------------------------------------------------------------------------
-def _render_range(args: tuple[str, int, int, int, int, dict]) -> list[tuple[np.ndarray, str, int]]:
-    split, start, stop, seed, height, options = args
-    return [render_line(split, i, seed, height, options) for i in range(start, stop)]
-
-
 def generate(split: str, size: int, seed: int, height: int, options: Mapping[str, Any], workers: int = 1,
              progress: bool = True, chunk: int = 64) -> list[tuple[np.ndarray, str, int]]:
     """Render samples 0..size-1 in order; identical for any ``workers`` since each sample seeds itself."""
-    jobs = [(split, a, min(a + chunk, size), seed, height, dict(options)) for a in range(0, size, chunk)]
-    return render_in_order(_render_range, jobs, size, f"synth-lines {split}", "line", workers, progress)
+    return generate_split(render_line, split, size, seed, height, options, "synth-lines", "line", chunk, workers,
+                          progress)
 
 
 def cache_root(cfg: DataConfig) -> Path:
     return cache_home(cfg.cache_dir) / "synth-lines" / f"v{GENERATOR_VERSION}"
 
 
-def save_cache(path: Path, samples: list[tuple[np.ndarray, str, int]], key_info: dict) -> None:
-    """One flat uint8 pixel buffer + widths + newline-joined texts; written to a temp file, then renamed."""
-    arrays = {
+def pack(samples: list[tuple[np.ndarray, str, int]]) -> dict[str, np.ndarray]:
+    """The cache arrays: one flat uint8 pixel buffer + widths + writer indices + newline-joined texts."""
+    return {
         "pixels": np.concatenate([img.ravel() for img, _, _ in samples]) if samples else np.zeros(0, np.uint8),
         "widths": np.array([img.shape[1] for img, _, _ in samples], dtype=np.int32),
         "writers": np.array([w for _, _, w in samples], dtype=np.int16),
         "texts": np.frombuffer("\n".join(t for _, t, _ in samples).encode("utf-8"), dtype=np.uint8),
-        "key": np.frombuffer(json.dumps(key_info, sort_keys=True).encode(), dtype=np.uint8),
     }
-    save_npz(path, arrays)
 
 
-def load_cache(path: Path, key_info: dict, height: int) -> dict[str, Any]:
-    """The cached arrays, checked for consistency; raises ValueError (or a zip/OS error) when corrupt."""
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in ("pixels", "widths", "writers", "texts", "key")}
-    if json.loads(data["key"].tobytes().decode()) != json.loads(json.dumps(key_info, sort_keys=True)):
-        raise ValueError("cache key does not match its file name")
+def unpack(data: dict[str, np.ndarray], height: int) -> dict[str, Any]:
+    """The cached arrays as the dataset reads them, checked for consistent sizes (ValueError when not)."""
     texts = data["texts"].tobytes().decode("utf-8").split("\n") if len(data["widths"]) else []
     if len(texts) != len(data["widths"]) or data["pixels"].size != height * int(data["widths"].sum()):
         raise ValueError("cache arrays have inconsistent sizes")
@@ -494,7 +479,7 @@ class SynthLines(Dataset):
         if split not in ("train", "val", "test"):
             raise UserError(f"synth-lines has splits train, val, test; got {split!r}")
         self.split, self.cfg = split, cfg
-        self.options = resolve_options(cfg.options)
+        self.options = parse_options(cfg.options)
         self.size = cfg.size_of(split)
         self.key_info = {"version": GENERATOR_VERSION, "split": split, "size": self.size, "seed": cfg.seed,
                          "height": cfg.height, "options": self.options, "assets": assets_digest(split)}
@@ -522,15 +507,12 @@ class SynthLines(Dataset):
         return self._data
 
     def _read_or_generate(self) -> dict[str, Any]:
-        if self.cache_path.exists():
-            try:
-                return load_cache(self.cache_path, self.key_info, self.cfg.height)
-            except Exception as e:  # any unreadable file: zip, npy header, decode or size errors
-                warnings.warn(f"synth-lines cache {self.cache_path} is corrupt ({e}); regenerating it", stacklevel=3)
-        workers = (os.cpu_count() or 1) if self.size >= PARALLEL_MIN_SIZE else 1
-        samples = generate(self.split, self.size, self.cfg.seed, self.cfg.height, self.options, workers)
-        save_cache(self.cache_path, samples, self.key_info)
-        return load_cache(self.cache_path, self.key_info, self.cfg.height)
+        def render() -> dict[str, np.ndarray]:
+            workers = pool_size(self.size, PARALLEL_MIN_SIZE)
+            return pack(generate(self.split, self.size, self.cfg.seed, self.cfg.height, self.options, workers))
+
+        return load_or_generate(self.cache_path, self.key_info, render, lambda a: unpack(a, self.cfg.height),
+                                "synth-lines")
 
 
 @register_dataset(

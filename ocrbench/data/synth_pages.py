@@ -28,10 +28,7 @@ Options (``DataConfig.options``):
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -44,8 +41,8 @@ from torch.utils.data import Dataset
 
 from ..errors import UserError
 from . import synth_lines as sl
-from .cache import cache_home, render_in_order, save_npz
-from .registry import DataConfig, register_dataset
+from .cache import cache_home, generate_split, load_or_generate, pool_size
+from .registry import DataConfig, register_dataset, resolve_options
 
 PAGES_VERSION = 2  # bump whenever a change alters any generated page, box or text
 DEFAULT_OPTIONS = {"aspect": (0.62, 0.85), "pitch": (0.03, 0.09), "one_writer": 0.5, "bleed": 0.3}
@@ -79,11 +76,9 @@ class PageSample:
 
 
 # ---- options and seeds ------------------------------------------------------------------------------------
-def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise UserError(f"unknown synth-pages option(s) {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **options}
+def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``DataConfig.options`` of synth-pages over :data:`DEFAULT_OPTIONS`, checked and normalised."""
+    opts = resolve_options("synth-pages", options, DEFAULT_OPTIONS)
     for key in ("aspect", "pitch"):
         lo, hi = (float(v) for v in opts[key])
         if not 0 < lo <= hi:
@@ -336,41 +331,30 @@ def add_paper(clean: np.ndarray, rng: np.random.Generator, bleed: bool) -> np.nd
 
 
 # ---- caching and the dataset ------------------------------------------------------------------------------
-def _render_range(args: tuple) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
-    split, start, stop, seed, height, options = args
-    return [render_page(split, i, seed, height, options) for i in range(start, stop)]
-
-
 def generate(split: str, size: int, seed: int, height: int, options: Mapping[str, Any], workers: int = 1,
              progress: bool = True, chunk: int = 16) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
     """Render pages 0..size-1 in order; identical for any ``workers`` since each page seeds itself."""
-    jobs = [(split, a, min(a + chunk, size), seed, height, dict(options)) for a in range(0, size, chunk)]
-    return render_in_order(_render_range, jobs, size, f"synth-pages {split}", "page", workers, progress)
+    return generate_split(render_page, split, size, seed, height, options, "synth-pages", "page", chunk, workers,
+                          progress)
 
 
 def cache_root(cfg: DataConfig) -> Path:
     return cache_home(cfg.cache_dir) / "synth-pages" / f"v{PAGES_VERSION}-{sl.GENERATOR_VERSION}"
 
 
-def save_cache(path: Path, pages: list[tuple[np.ndarray, np.ndarray, list[str]]], key_info: dict) -> None:
-    """Flat pixel buffer + widths, flat boxes + counts, newline-joined texts; temp file, then rename."""
-    arrays = {
+def pack(pages: list[tuple[np.ndarray, np.ndarray, list[str]]]) -> dict[str, np.ndarray]:
+    """The cache arrays: flat pixel buffer + widths, flat boxes + counts per page, newline-joined texts."""
+    return {
         "pixels": np.concatenate([p.ravel() for p, _, _ in pages]) if pages else np.zeros(0, np.uint8),
         "widths": np.array([p.shape[1] for p, _, _ in pages], dtype=np.int32),
         "boxes": np.concatenate([b for _, b, _ in pages]) if pages else np.zeros((0, 4), np.float32),
         "counts": np.array([len(b) for _, b, _ in pages], dtype=np.int32),
         "texts": np.frombuffer("\n".join(t for _, _, ts in pages for t in ts).encode("utf-8"), dtype=np.uint8),
-        "key": np.frombuffer(json.dumps(key_info, sort_keys=True).encode(), dtype=np.uint8),
     }
-    save_npz(path, arrays)
 
 
-def load_cache(path: Path, key_info: dict, height: int) -> dict[str, Any]:
-    """The cached arrays, checked for consistency; raises ValueError (or a zip/OS error) when corrupt."""
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in ("pixels", "widths", "boxes", "counts", "texts", "key")}
-    if json.loads(data["key"].tobytes().decode()) != json.loads(json.dumps(key_info, sort_keys=True)):
-        raise ValueError("cache key does not match its file name")
+def unpack(data: dict[str, np.ndarray], height: int) -> dict[str, Any]:
+    """The cached arrays as the dataset reads them, checked for consistent sizes (ValueError when not)."""
     n_lines = int(data["counts"].sum())
     texts = data["texts"].tobytes().decode("utf-8").split("\n") if n_lines else []
     if (len(texts) != n_lines or len(data["boxes"]) != n_lines
@@ -391,7 +375,7 @@ class SynthPages(Dataset):
             raise UserError(f"synth-pages: data.height is the page height in pixels and must be >= {MIN_HEIGHT} "
                             f"(got {cfg.height}); e.g. --set data.height=512")
         self.split, self.cfg = split, cfg
-        self.options = resolve_options(cfg.options)
+        self.options = parse_options(cfg.options)
         self.size = cfg.size_of(split)
         self.key_info = {"version": PAGES_VERSION, "lines_version": sl.GENERATOR_VERSION, "split": split,
                          "size": self.size, "seed": cfg.seed, "height": cfg.height,
@@ -420,15 +404,12 @@ class SynthPages(Dataset):
         return self._data
 
     def _read_or_generate(self) -> dict[str, Any]:
-        if self.cache_path.exists():
-            try:
-                return load_cache(self.cache_path, self.key_info, self.cfg.height)
-            except Exception as e:  # any unreadable file: zip, npy header, decode or size errors
-                warnings.warn(f"synth-pages cache {self.cache_path} is corrupt ({e}); regenerating it", stacklevel=3)
-        workers = (os.cpu_count() or 1) if self.size >= PARALLEL_MIN_SIZE else 1
-        pages = generate(self.split, self.size, self.cfg.seed, self.cfg.height, self.options, workers)
-        save_cache(self.cache_path, pages, self.key_info)
-        return load_cache(self.cache_path, self.key_info, self.cfg.height)
+        def render() -> dict[str, np.ndarray]:
+            workers = pool_size(self.size, PARALLEL_MIN_SIZE)
+            return pack(generate(self.split, self.size, self.cfg.seed, self.cfg.height, self.options, workers))
+
+        return load_or_generate(self.cache_path, self.key_info, render, lambda a: unpack(a, self.cfg.height),
+                                "synth-pages")
 
 
 @register_dataset(

@@ -389,7 +389,7 @@ def error_analysis(model, dataset, out_dir: str | Path, decoder: str = "greedy",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     worst = worst_lines(lines, k)
-    name = name or getattr(model, "name", "model")
+    name = name or model.name
     title = f"{name}: {len(worst)} worst lines (most edits, ties by CER)"
     files = {"json": out / "errors.json", "markdown": out / "errors.md", "contact_sheet": out / "worst_lines.png"}
     if worst:

@@ -12,8 +12,9 @@ The receptive field of a peak is found **empirically, from input gradients**, in
 - *effective* (the heat map): the gradient of the unit in the real model on the real line, which shows the
   pixels that actually move it (Luo et al. 2016: the effective field is much smaller than the theoretical one).
 
-Layers are named as in ``model.named_modules()``; the model is run through its contract (``encode`` for
-encoder-decoder models, else ``model(images, widths)``) and stopped once the layer has produced its output.
+Layers are named as in ``model.named_modules()``; the model is run through its contract
+(``model.forward_features``: the encoder of an encoder-decoder model, else the forward) and stopped once the
+layer has produced its output.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from torch import nn
 
 from ..callbacks import Callback
 from ..errors import UnknownNameError, UserError
-from ..runtime import make_collator
 
 FEATURE_HISTORY = "feature_history.pt"  # the recorder's file inside a run folder
 # modules made identities in the linearised copy: they gate, rescale or mix values but never widen the field
@@ -113,10 +113,7 @@ def layer_output(model: nn.Module, layer: str, images: torch.Tensor, widths: tor
 
 
 def _run_to_features(model: nn.Module, images: torch.Tensor, widths: torch.Tensor) -> None:
-    if hasattr(model, "encode"):  # encoder-decoder models: the encoder holds the feature maps
-        model.encode(images, widths)
-    else:
-        model(images, widths)
+    model.forward_features(images, widths)  # an encoder-decoder model runs its encoder only
 
 
 def valid_columns(feature_width: int, image_width: int, widths: torch.Tensor) -> torch.Tensor:
@@ -129,7 +126,7 @@ def top_activations(model: nn.Module, dataset, layer: str, channel: int, k: int 
     """The ``k`` lines (of the first ``limit`` of ``dataset``) whose maximum of ``channel`` in ``layer`` is
     highest, strongest first, each with the feature-map position of that maximum."""
     model.eval()
-    collate = make_collator(model, model.charset, model.info.input_height)
+    collate = model.collate
     device = next(model.parameters()).device
     n = len(dataset) if limit is None else min(limit, len(dataset))
     peaks: list[Peak] = []
@@ -161,7 +158,7 @@ def _batch_peaks(maps: torch.Tensor, batch, start: int) -> list[Peak]:
 
 def trace_peaks(model: nn.Module, dataset, layer: str, channel: int, peaks: Sequence[Peak]) -> list[TracedPeak]:
     """Each peak with its line image, theoretical receptive field and effective (gradient) field."""
-    collate = make_collator(model, model.charset, model.info.input_height)
+    collate = model.collate
     traced = []
     for p in peaks:
         batch = collate([dataset[p.index]])
@@ -269,10 +266,9 @@ class FeatureMapRecorder(Callback):
         self.history: FeatureHistory | None = None
 
     def on_train_begin(self, model, state) -> None:
-        batch = make_collator(model, model.charset, model.info.input_height)(self.lines)
+        batch = model.collate(self.lines)
         find_layer(model, self.layer)  # an unknown layer fails now, not at the first snapshot
-        self.history = FeatureHistory(self.layer, getattr(model, "name", type(model).__name__), batch.texts,
-                                      batch.images, batch.widths, [], [])
+        self.history = FeatureHistory(self.layer, model.name, batch.texts, batch.images, batch.widths, [], [])
         if state.step and self.path.is_file():  # a resumed run continues its history
             old = FeatureHistory.load(self.path)
             kept = [(s, m) for s, m in zip(old.steps, old.maps) if s <= state.step]

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..metrics import cer
-from ..runtime import make_collator, resolve_device
+from ..runtime import resolve_device
 from ..train import BatchOrder, make_optimizer, optimizer_step, train
 
 STEPS = 100  # training steps before the second activation probe
@@ -354,7 +354,7 @@ def probe_batch(model, dataset, lines: int, seed: int = 0):
     """The first ``lines`` lines of the training order (no augmentation), collated for ``model``."""
     lines = min(lines, len(dataset))
     keys = next(iter(BatchOrder(len(dataset), lines, seed)))
-    collate = make_collator(model, model.charset, model.info.input_height)
+    collate = model.collate
     return collate([dataset[i] for i, _ in keys])
 
 
@@ -429,7 +429,7 @@ def run_sanity(model, dataset, cfg: TrainConfig, steps: int = STEPS, overfit_lin
                        check_dead_units(trained["layers"], f"after {steps} steps")]
     finally:
         model.load_state_dict(initial)
-    return SanityReport(getattr(model, "name", type(model).__name__), checks, init, trained, steps, expected)
+    return SanityReport(model.name, checks, init, trained, steps, expected)
 
 
 def _probe_after_training(model, dataset, cfg: TrainConfig, steps: int, batch) -> dict:

@@ -7,9 +7,7 @@ line (its characters and its end-of-line token, the analogue of the newline in a
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,9 @@ import torch
 
 from ..config import LMConfig, config_hash
 from ..data.cache import cache_home
+from ..data.integrity import file_hash
 from ..errors import UserError
+from ..records import atomic_write
 from ..runtime import resolve_device
 from ..schedule import one_cycle_factor
 from .model import CharLM
@@ -57,7 +57,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 def default_lm_path(cfg: LMConfig, chars: str, cache_dir: str | None = None) -> Path:
     """Where the LM trained with ``cfg``'s settings for ``chars`` is cached: the name hashes everything the
     weights depend on (settings, charset, training text)."""
-    text = hashlib.sha1(corpus_path(TRAIN_CORPUS).read_bytes()).hexdigest()[:12]
+    text = file_hash(corpus_path(TRAIN_CORPUS), "sha1")[:12]
     key = config_hash({f: getattr(cfg, f) for f in TRAIN_FIELDS}, chars, text, FORMAT)
     return cache_root(cache_dir) / f"charlm-{key}.pt"
 
@@ -114,12 +114,9 @@ def evaluate_lm(lm: CharLM, corpus: str, max_chars: int = 48, max_lines: int | N
 
 def save_lm(lm: CharLM, path: str | Path, info: dict) -> None:
     """Write atomically (temp file + rename): an interrupted save never leaves a broken checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "kind": "ocrbench-charlm", "chars": lm.chars, "hparams": lm.hparams,
-                "state_dict": lm.state_dict(), "info": info}, tmp)
-    os.replace(tmp, path)
+    checkpoint = {"format": FORMAT, "kind": "ocrbench-charlm", "chars": lm.chars, "hparams": lm.hparams,
+                  "state_dict": lm.state_dict(), "info": info}
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_lm(path: str | Path) -> CharLM:

@@ -1,26 +1,34 @@
-"""The contract between the harness and a model.
+"""The contract between the harness and a model: the harness calls only what :class:`OCRModel` declares.
 
-The harness (train, evaluate, profile) calls only what is defined here. A recognizer is an ``nn.Module`` with:
+- ``task``: ``"recognition"`` (:class:`Recognizer`) or ``"detection"`` (:class:`~ocrbench.models.detection.Detector`);
+- ``info``: a :class:`ModelInfo`; ``name``: the class name (the registry name in checkpoints);
+- ``collate(samples) -> batch``: the DataLoader's collate function (lines or pages to a padded batch);
+- ``loss(batch) -> Tensor``: mean training loss of a batch;
+- ``predict(images, ...)``: transcriptions (recognizers) or boxes and scores (detectors);
+- ``set_grad_checkpointing(enable)``: recompute activations of the main stages in backward;
+- ``num_params()``: trainable and frozen parameters;
+- ``flops_passes(images, widths, target_length) -> {"train": (module, inputs), "infer": (...)}``: what the MAC
+  counter runs (default: the forward, for both);
+- ``profile_predict(images, widths, target_length)``: what the profiler times as inference (default:
+  ``predict``; autoregressive models decode exactly ``target_length`` characters);
+- ``feature_stages() -> [(name, module)]`` and ``forward_features(images, widths)``: the convolutional
+  stages feature maps show, and the call that runs them (default: the forward).
 
-- ``info``: a :class:`ModelInfo` (input height, width stride, decoder kind, paper);
-- ``loss(batch) -> Tensor``: mean training loss of a :class:`~ocrbench.data.base.LineBatch`;
-- ``predict(images, widths, decoder="greedy") -> list[str]``: transcriptions;
-- ``decoders``: the decoder names ``predict`` accepts;
-- ``min_input_width(target_length)``: narrowest image that can carry a label of that length;
-- ``set_grad_checkpointing(enable)``: recompute activations of the main stages in backward.
-
+Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)`` and ``attach_lm``.
 A mode a model does not support raises ``NotImplementedError`` and shows as ``n/a`` in reports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.base import LineBatch
+from ..data.base import LineBatch, LineCollator, LineSample
 from ..data.charset import Charset
 from ..decoding.ctc import ctc_greedy_decode
 from ..decoding.ctc_beam import ctc_prefix_beam_search
@@ -30,25 +38,84 @@ from ..decoding.ctc_beam import ctc_prefix_beam_search
 class ModelInfo:
     """Metadata beside the model, apart from its constructor arguments (timm's pretrained_cfg)."""
 
-    input_height: int
-    output_stride: int  # image columns per output frame (CTC); the encoder's width stride otherwise
-    min_width: int  # narrowest input the network accepts (its receptive field)
+    input_height: int  # line height (recognizers); the long side of a page (detectors)
+    output_stride: int  # image columns per output frame (CTC); the encoder's or prediction grid's stride otherwise
+    min_width: int  # narrowest input the network accepts (recognizers); the padding multiple (detectors)
     decoder: str  # "ctc", "attention" or "detector"
     paper: str = ""
 
 
-class Recognizer(nn.Module):
+FlopsPasses = Mapping[str, tuple[nn.Module, tuple]]
+
+
+class OCRModel(nn.Module):
+    """Base of every model the harness runs (see the module docstring for the contract)."""
+
+    task: str
+
+    def __init__(self, info: ModelInfo):
+        super().__init__()
+        self.info = info
+        self.grad_checkpointing = False
+        self.name = type(self).__name__
+        self.create_kwargs: dict = {}  # create_model's keyword arguments (the registry sets them; checkpoints keep them)
+
+    def collate(self, samples: list) -> Any:
+        raise NotImplementedError
+
+    def loss(self, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, *args, **kwargs) -> list:
+        raise NotImplementedError
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_passes(self, images: torch.Tensor, widths: torch.Tensor, target_length: int) -> FlopsPasses:
+        """Modules and inputs whose MACs are one training step's forward (``train``) and one inference
+        (``infer``), for lines of ``target_length`` characters. A module may be a small wrapper whose forward
+        runs a decoding loop (every step that runs is counted)."""
+        return {"train": (self, (images, widths)), "infer": (self, (images, widths))}
+
+    def profile_predict(self, images: torch.Tensor, widths: torch.Tensor, target_length: int) -> Any:
+        """The inference the profiler times, on lines of ``target_length`` characters."""
+        return self.predict(images, widths)
+
+    def feature_stages(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose outputs are feature maps, input to output: the entries of the ``stages``
+        ModuleList (the reference models' convention, see ``blocks.run_stages``), else every ``Conv2d``."""
+        stages = self._modules.get("stages")
+        if isinstance(stages, nn.ModuleList) and len(stages):
+            return [(f"stages.{i}", m) for i, m in enumerate(stages)]
+        convs = [(n, m) for n, m in self.named_modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise NotImplementedError(f"{self.name} has no convolutional stages")
+        return convs
+
+    def forward_features(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
+        """Runs at least every module of :meth:`feature_stages` (forward hooks read their outputs)."""
+        return self(images, widths)
+
+
+class Recognizer(OCRModel):
     """Base class of every line recognizer."""
 
     task = "recognition"
     decoders: tuple[str, ...] = ("greedy",)
 
     def __init__(self, charset: Charset, info: ModelInfo):
-        super().__init__()
+        super().__init__(info)
         self.charset = charset
-        self.info = info
-        self.grad_checkpointing = False
-        self.name = type(self).__name__
+
+    def collate(self, samples: list[LineSample]) -> LineBatch:
+        """Lines scaled to the input height, padded to ``min_input_width`` and to a multiple of the stride."""
+        return LineCollator(self.charset, self.info.input_height, min_width=self.min_input_width,
+                            width_multiple=self.info.output_stride)(samples)
 
     def loss(self, batch: LineBatch) -> torch.Tensor:
         raise NotImplementedError
@@ -59,12 +126,6 @@ class Recognizer(nn.Module):
 
     def min_input_width(self, target_length: int) -> int:
         return self.info.min_width
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def check_decoder(self, decoder: str) -> None:
         if decoder not in self.decoders:

@@ -1,6 +1,6 @@
-"""The contract between the harness and a text-line detector.
+"""Text-line detectors: the model contract (:class:`~ocrbench.models.base.OCRModel`) for pages.
 
-A detector is an ``nn.Module`` with ``task = "detection"`` and:
+A detector has ``task = "detection"`` and:
 
 - ``info``: a :class:`~ocrbench.models.base.ModelInfo`; ``input_height`` is the page size it works at (the
   **long side** of a page, in pixels), ``output_stride`` the stride of its prediction grid, ``min_width`` the
@@ -10,10 +10,9 @@ A detector is an ``nn.Module`` with ``task = "detection"`` and:
 - ``loss(batch) -> Tensor``: mean training loss of a :class:`PageBatch`;
 - ``predict(images, sizes=None) -> list[(boxes, scores)]``: per image, ``boxes`` float (N, 4) ``x0, y0, x1,
   y1`` in the pixels of ``images`` and ``scores`` float (N,) in [0, 1], highest first;
-- ``set_grad_checkpointing(enable)``.
+- ``forward(images)``: the raw prediction grid (what ``flops_passes`` counts and ``forward_features`` runs).
 
-The training harness (:func:`ocrbench.train.train`) uses ``collate`` as the DataLoader's collate function and
-calls only ``batch.to(device)`` and ``model.loss(batch)``.
+A detector reads no charset; it keeps the one it is built with only because checkpoints store one.
 """
 
 from __future__ import annotations
@@ -24,11 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from ..data.charset import Charset
 from ..data.synth_pages import PageSample
-from .base import ModelInfo
+from .base import FlopsPasses, ModelInfo, OCRModel
 
 __all__ = ["Detector", "PageBatch", "PageSample", "resize_page"]
 
@@ -69,7 +67,7 @@ def resize_page(image: np.ndarray, boxes: np.ndarray, long_side: int) -> tuple[n
     return resized, np.asarray(boxes, dtype=np.float32) * np.float32(scale), scale
 
 
-class Detector(nn.Module):
+class Detector(OCRModel):
     """Base class of every text-line detector (see the module docstring for the contract)."""
 
     task = "detection"
@@ -78,11 +76,8 @@ class Detector(nn.Module):
     max_detections = 300
 
     def __init__(self, charset: Charset, info: ModelInfo):
-        super().__init__()
+        super().__init__(info)
         self.charset = charset  # unused by detectors; kept so checkpoints look like every other model's
-        self.info = info
-        self.grad_checkpointing = False
-        self.name = type(self).__name__
 
     def loss(self, batch: PageBatch) -> torch.Tensor:
         raise NotImplementedError
@@ -108,8 +103,14 @@ class Detector(nn.Module):
             texts=[list(s.texts) for s in samples],
         )
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
+    def flops_passes(self, images: torch.Tensor, widths: torch.Tensor | None = None,
+                     target_length: int = 0) -> FlopsPasses:
+        """The network over the pages, for training and inference alike (box decoding is not counted)."""
+        return {"train": (self, (images,)), "infer": (self, (images,))}
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    def profile_predict(self, images: torch.Tensor, widths: torch.Tensor | None = None,
+                        target_length: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return self.predict(images)
+
+    def forward_features(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
+        return self(images)

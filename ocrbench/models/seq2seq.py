@@ -14,6 +14,9 @@ A subclass implements
 - ``teacher_forcing(memory, inputs) -> logits``: ``(B, L, num_tokens)`` for inputs ``[start, y_1 .. y_L-1]``;
 - ``init_state(memory) -> state`` and ``decode_step(tokens, state, memory) -> (logits, state)``: one step of
   the decoder (see :mod:`ocrbench.decoding.beam`).
+
+The profiler counts and times these models per decoded line: :class:`TeacherForcedPass` (a training step's
+forward) and :class:`GreedyDecodePass` (a fixed number of greedy steps, whatever the tokens).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from torch import nn
 from ..data.base import LineBatch
 from ..data.charset import Charset
 from ..decoding.beam import beam_search, greedy_search
-from .base import ModelInfo, Recognizer
+from .base import FlopsPasses, ModelInfo, Recognizer
 
 
 class Seq2SeqRecognizer(Recognizer):
@@ -122,6 +125,29 @@ class Seq2SeqRecognizer(Recognizer):
         return F.ctc_loss(log_probs, batch.targets, lengths, target_lengths, blank=0, reduction="mean",
                           zero_infinity=True)
 
+    def greedy_steps(self, images: torch.Tensor, widths: torch.Tensor, steps: int) -> torch.Tensor:
+        """Exactly ``steps`` greedy decoder steps, end token or not: ``(B, steps)`` tokens."""
+        memory = self.encode(images, widths)
+        state = self.init_state(memory)
+        tokens = torch.full((images.shape[0],), self.bos, dtype=torch.long, device=images.device)
+        out = []
+        for _ in range(steps):
+            logits, state = self.decode_step(tokens, state, memory)
+            tokens = logits.argmax(-1)
+            out.append(tokens)
+        return torch.stack(out, 1)
+
+    def flops_passes(self, images: torch.Tensor, widths: torch.Tensor, target_length: int) -> FlopsPasses:
+        return {"train": (TeacherForcedPass(self, target_length), (images, widths)),
+                "infer": (GreedyDecodePass(self, target_length), (images, widths))}
+
+    def profile_predict(self, images: torch.Tensor, widths: torch.Tensor, target_length: int) -> torch.Tensor:
+        # an untrained model stops whenever it happens to emit the end token: decode exactly the line length
+        return self.greedy_steps(images, widths, target_length + 1)
+
+    def forward_features(self, images: torch.Tensor, widths: torch.Tensor) -> dict:
+        return self.encode(images, widths)  # the encoder holds the feature maps
+
     def decode_limits(self, memory: dict) -> torch.Tensor:
         """Most characters per line: never more than the encoder frames (+ slack), never over max_length."""
         return (memory["lengths"] + 8).clamp(max=self.max_length)
@@ -139,3 +165,31 @@ class Seq2SeqRecognizer(Recognizer):
             ids = beam_search(self.step_log_probs, state, memory, self.bos, self.eos, limits, self.beam_width,
                               lm=lm, weight=self.lm_weight if lm else 0.0, bonus=self.lm_bonus if lm else 0.0)
         return [self.charset.decode(i) for i in ids]
+
+
+class TeacherForcedPass(nn.Module):
+    """What an autoregressive model's training step runs forward: the encoder, then the decoder over
+    ``length + 1`` teacher-forced positions (``[start, y_1 .. y_L]`` predicting ``[y_1 .. y_L, end]``)."""
+
+    def __init__(self, model: Seq2SeqRecognizer, length: int):
+        super().__init__()
+        self.model, self.length = model, length
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        memory = self.model.encode(images, widths)
+        inputs = torch.ones(images.shape[0], self.length + 1, dtype=torch.long, device=images.device)
+        inputs[:, 0] = self.model.bos
+        return self.model.teacher_forcing(memory, inputs)
+
+
+class GreedyDecodePass(nn.Module):
+    """What transcribing runs: the encoder, then ``length + 1`` greedy decoder steps (``length`` characters
+    and the end token) whatever the tokens are, so the cost is that of a line of ``length`` characters and
+    does not depend on when an untrained model happens to emit the end token."""
+
+    def __init__(self, model: Seq2SeqRecognizer, length: int):
+        super().__init__()
+        self.model, self.length = model, length
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.model.greedy_steps(images, widths, self.length + 1)

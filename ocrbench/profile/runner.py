@@ -7,6 +7,11 @@ samples/s = batch size / median. An inference step is ``predict`` (forward + gre
 ``inference_mode``; a training step is the recipe's: forward, loss, backward, gradient clipping, AdamW step
 (with a GradScaler for fp16 only). On CUDA out-of-memory the batch size is backed off and the row records
 the batch size that ran. Any other failure becomes that row's ``error``; the other rows still run.
+
+A spec may also ask for a batch sweep (:mod:`ocrbench.profile.sweep`: the row is measured at the
+throughput-optimal batch and records the latency at batch 1 and every point) and for ``torch.compile``
+(:mod:`ocrbench.profile.compiled`: the compiled step's throughput and compile time beside the eager ones, at
+the same batch). MACs are counted once per model, eagerly, at the dispatcher (:mod:`ocrbench.profile.flops`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -25,9 +30,11 @@ from ..errors import UserError
 from ..records import environment
 from ..report import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
 from ..runtime import autocast, resolve_device, set_matmul_precision
+from .compiled import COMPILE_MODES, time_compiled
 from .flops import count_flops
 from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activation_bytes
 from .mfu import mfu, peak_flops
+from .sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .timing import time_steps
 from .workloads import TIMM_PREFIX, Workload, make_workload
 
@@ -38,7 +45,9 @@ CPU_AUTOCAST_NA = "bf16/fp16 autocast is not timed on a CPU (LSTMs fail or run ~
 @dataclass(frozen=True)
 class ProfileSpec:
     """One measured setting. ``warmup``/``iters`` default to the documented method (≥10, ≥40);
-    ``max_seconds`` stops timing early once ``min_iters`` steps are done (cheap CPU profiles)."""
+    ``max_seconds`` stops timing early once ``min_iters`` steps are done (cheap CPU profiles).
+    ``compile``: a ``torch.compile`` mode to time beside eager (``None``: eager only). ``sweep``: find the
+    throughput-optimal batch by doubling from 1 up to ``max_batch`` (``batch_size`` is then unused)."""
 
     mode: str = "infer"
     batch_size: int = 32
@@ -49,14 +58,19 @@ class ProfileSpec:
     iters: int = 40
     max_seconds: float | None = None
     min_iters: int = 5
+    compile: str | None = None
+    sweep: bool = False
+    max_batch: int = SWEEP_MAX_BATCH
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.batch_size < 1 or self.iters < 1 or self.warmup < 0:
-            raise UserError("batch size and iters must be >= 1 and warmup >= 0")
+        if self.batch_size < 1 or self.iters < 1 or self.warmup < 0 or self.max_batch < 1:
+            raise UserError("batch size, max batch and iters must be >= 1 and warmup >= 0")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise UserError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
 
 
 def expand_models(patterns: Iterable[str]) -> list[str]:
@@ -83,15 +97,16 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
 
 def profile_model(name: str, specs: Iterable[ProfileSpec], device: str = "auto", height: int | None = None,
                   width: int | None = None, charset=None, model_kwargs: dict | None = None,
-                  count_macs: bool = True) -> list[dict]:
-    """Profile one model under each of ``specs``; returns one row (dict) per spec, failures included."""
+                  count_macs: bool = True, cross_check_flops: bool = False) -> list[dict]:
+    """Profile one model under each of ``specs``; returns one row (dict) per spec, failures included.
+    ``cross_check_flops`` also counts MACs with fvcore (``torch.jit``) and records both."""
     specs = list(specs)
     dev = resolve_device(device)
     try:
         workload = make_workload(name, height, width, charset, model_kwargs)
     except Exception as e:  # a model that cannot even be built: every row says why
         return [_error_row({"model": name, **_spec_fields(s), **environment(dev)}, e) for s in specs]
-    macs = _macs_fields(workload) if count_macs else {}
+    macs = _macs_fields(workload, cross_check_flops) if count_macs else {}
     workload.model.to(dev)
     return [_profile_row(workload, spec, dev, macs) for spec in specs]
 
@@ -133,7 +148,8 @@ def suite_profile(name: str, train: TrainConfig, height: int, charset=None, mode
 
 def _spec_fields(spec: ProfileSpec) -> dict:
     fields = ("mode", "precision", "channels_last", "grad_checkpointing")
-    return {"kind": "profile", **{k: getattr(spec, k) for k in fields}, "batch_size_requested": spec.batch_size}
+    requested = "sweep" if spec.sweep else spec.batch_size
+    return {"kind": "profile", **{k: getattr(spec, k) for k in fields}, "batch_size_requested": requested}
 
 
 def _error_row(base: dict, e: BaseException) -> dict:
@@ -141,22 +157,39 @@ def _error_row(base: dict, e: BaseException) -> dict:
             "traceback": traceback.format_exc(limit=4)}
 
 
-def _macs_fields(workload: Workload) -> dict:
+def _macs_fields(workload: Workload, cross_check: bool = False) -> dict:
     """MACs per sample (line) of the training forward and of inference, at the workload's shape."""
     try:
         passes = workload.flops_passes()
-        train = count_flops(*passes["train"])
+        train = count_flops(*passes["train"], cross_check=cross_check)
         same = passes["train"][0] is passes["infer"][0] and all(
             a is b for a, b in zip(passes["train"][1], passes["infer"][1], strict=True))
-        infer = train if same else count_flops(*passes["infer"])
-    except Exception as e:  # a model the tracer cannot follow: the row still gets its timings
+        infer = train if same else count_flops(*passes["infer"], cross_check=cross_check)
+    except Exception as e:  # a model whose forward fails: the row still gets its timings
         return {"macs_error": f"{type(e).__name__}: {e}"}
-    return {"macs_per_line_train": train.macs, "macs_per_line_infer": infer.macs,
-            "flops_per_line_train": train.flops, "flops_per_line_infer": infer.flops,
-            "macs_by_op": infer.by_op,
-            "macs_basis": "forward" if same else "train: teacher-forced forward; infer: greedy decoding",
-            "unsupported_ops": {**train.unsupported_ops, **infer.unsupported_ops},
-            "uncounted_matmul_ops": {**train.uncounted_matmul_ops, **infer.uncounted_matmul_ops}}
+    out = {"macs_per_line_train": train.macs, "macs_per_line_infer": infer.macs,
+           "flops_per_line_train": train.flops, "flops_per_line_infer": infer.flops,
+           "macs_by_op": infer.by_op, "macs_counter": infer.counter,
+           "macs_basis": "forward" if same else "train: teacher-forced forward; infer: greedy decoding",
+           "unsupported_ops": {**train.unsupported_ops, **infer.unsupported_ops},
+           "uncounted_matmul_ops": {**train.uncounted_matmul_ops, **infer.uncounted_matmul_ops}}
+    if cross_check:
+        out.update(_cross_check_fields(train, infer))
+    return out
+
+
+def _cross_check_fields(train, infer) -> dict:
+    """fvcore's counts beside ours; ``macs_cross_check`` says so in words when they differ by more than 1%."""
+    out = {"fvcore_macs_per_line_train": train.fvcore_macs, "fvcore_macs_per_line_infer": infer.fvcore_macs}
+    errors = {e for e in (train.cross_check_error, infer.cross_check_error) if e}
+    if errors:
+        out["macs_cross_check"] = "fvcore failed: " + "; ".join(sorted(errors))
+    passes = [("forward", train)] if train is infer else [("train", train), ("infer", infer)]
+    differs = [(m, c) for m, c in passes if c.cross_check_differs]
+    if differs:
+        out["macs_cross_check"] = "; ".join(f"{m}: fvcore {c.fvcore_macs:,} MACs vs {c.macs:,} "
+                                            f"({c.fvcore_macs / max(c.macs, 1) - 1:+.1%})" for m, c in differs)
+    return out
 
 
 def _profile_row(workload: Workload, spec: ProfileSpec, dev: torch.device, macs: dict) -> dict:
@@ -165,10 +198,15 @@ def _profile_row(workload: Workload, spec: ProfileSpec, dev: torch.device, macs:
     try:
         if dev.type != "cuda" and spec.precision in ("bf16", "fp16"):
             raise NotImplementedError(CPU_AUTOCAST_NA)
-        measured = _with_backoff(lambda b: _measure(workload, spec, dev, b), spec.batch_size, dev)
+        measure = lambda b: _measure(workload, spec, dev, b)  # noqa: E731
+        measured = _sweep(measure, spec) if spec.sweep else _with_backoff(measure, spec.batch_size, dev)
         row = {**base, "status": "ok", **measured}
+        if spec.compile:
+            row.update(_measure_compiled(workload, spec, dev, row["batch_size"]))
         if dev.type == "cuda":
-            row.update(_mfu_fields(row, dev))
+            from ..records import device_name
+
+            row.update(mfu_fields(row, device_name(dev)))
     except NotImplementedError as e:  # e.g. a model without set_grad_checkpointing, or autocast on a CPU
         row = {**base, "status": "n/a", "reason": str(e) or "not implemented"}
     except Exception as e:  # one setting's failure must not end a bulk run
@@ -181,13 +219,6 @@ def _environment(dev: torch.device) -> dict:
     if dev.type == "cuda":
         env["tf32_cudnn"] = torch.backends.cudnn.allow_tf32
     return env
-
-
-def smaller_batch(batch_size: int) -> int:
-    """Next batch size to try after an out-of-memory error: 3/4, kept a multiple of 8 while it can be."""
-    if batch_size <= 8:
-        return batch_size // 2
-    return max(8, (batch_size * 3 // 4) // 8 * 8)
 
 
 def _with_backoff(run, batch_size: int, dev: torch.device) -> dict:
@@ -203,23 +234,54 @@ def _with_backoff(run, batch_size: int, dev: torch.device) -> dict:
         batch_size = smaller_batch(batch_size)
 
 
-def _measure(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int) -> dict:
+def _sweep(measure: Callable[[int], dict], spec: ProfileSpec) -> dict:
+    """The row of the throughput-optimal batch, with the latency at batch 1 and every measured point."""
+    result = sweep_batch_sizes(measure, spec.max_batch)
+    return {**result.best, "latency_ms_batch1": result.latency_ms_batch1, "sweep_points": result.summary(),
+            "sweep_stop": result.stop}
+
+
+def _prepare(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int):
+    """Set the model up for ``spec`` and build its batch (outside any timed region)."""
     model = workload.model
     model.zero_grad(set_to_none=True)  # no gradients left over from an earlier setting or an OOM'd try
     set_matmul_precision(dev, spec.precision)
     model.set_grad_checkpointing(spec.grad_checkpointing)
     model.to(memory_format=torch.channels_last if spec.channels_last else torch.contiguous_format)
-    batch = workload.batch(batch_size, spec.channels_last)
-    out = {"batch_size": batch_size, "input_shape": workload.input_shape(batch_size)}
-    if spec.mode == "infer":
-        model.eval()
+    model.train(spec.mode == "train")
+    return workload.batch(batch_size, spec.channels_last)
 
-        def step():
-            with torch.inference_mode(), autocast(dev, spec.precision):
-                workload.infer(batch)
-    else:
-        model.train()
-        step = make_train_step(workload, batch, dev, spec.precision)
+
+def _make_step(workload: Workload, spec: ProfileSpec, dev: torch.device, batch,
+               wrap: Callable[[Callable], Callable] = lambda fn: fn) -> Callable[[], None]:
+    """One step of ``spec.mode``; ``wrap`` is applied to the model call (``predict`` or the loss), which is
+    where ``torch.compile`` goes."""
+    if spec.mode == "train":
+        return make_train_step(workload, batch, dev, spec.precision, loss_fn=wrap(workload.loss))
+    infer = wrap(workload.infer)
+
+    def step():
+        with torch.inference_mode(), autocast(dev, spec.precision):
+            infer(batch)
+
+    return step
+
+
+def _measure_compiled(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int) -> dict:
+    try:
+        batch = _prepare(workload, spec, dev, batch_size)
+    except Exception as e:  # e.g. out-of-memory building the batch: the eager numbers stand
+        return {"compile_mode": spec.compile, "compile_error": f"{type(e).__name__}: {e}"}
+    return time_compiled(lambda wrap: _make_step(workload, spec, dev, batch, wrap), spec.compile, dev, batch_size,
+                         spec.warmup, spec.iters, spec.max_seconds, spec.min_iters)
+
+
+def _measure(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int) -> dict:
+    model = workload.model
+    batch = _prepare(workload, spec, dev, batch_size)
+    out = {"batch_size": batch_size, "input_shape": workload.input_shape(batch_size)}
+    step = _make_step(workload, spec, dev, batch)
+    if spec.mode == "train":
         saved, loss = saved_activation_bytes(lambda: _loss(workload, batch, dev, spec.precision), model.parameters())
         del loss
         out["saved_activation_mib"] = round(saved / MIB, 3)
@@ -239,14 +301,15 @@ def _measure(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_siz
     return out
 
 
-def _loss(workload: Workload, batch, dev: torch.device, precision: str) -> torch.Tensor:
+def _loss(workload: Workload, batch, dev: torch.device, precision: str, loss_fn: Callable | None = None
+          ) -> torch.Tensor:
     with autocast(dev, precision):
-        return workload.loss(batch)
+        return (loss_fn or workload.loss)(batch)
 
 
-def make_train_step(workload: Workload, batch, dev: torch.device, precision: str):
+def make_train_step(workload: Workload, batch, dev: torch.device, precision: str, loss_fn: Callable | None = None):
     """The recipe's step (ocrbench.train) without its per-step ``loss.item()`` check, which would
-    synchronise the device every step."""
+    synchronise the device every step. ``loss_fn(batch)`` replaces ``workload.loss`` (a compiled one)."""
     from ..train import make_optimizer, optimizer_step
 
     cfg = TrainConfig()
@@ -255,22 +318,28 @@ def make_train_step(workload: Workload, batch, dev: torch.device, precision: str
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     def step():
-        optimizer_step(model, _loss(workload, batch, dev, precision), optimizer, scaler, cfg.grad_clip)
+        optimizer_step(model, _loss(workload, batch, dev, precision, loss_fn), optimizer, scaler, cfg.grad_clip)
 
     return step
 
 
-def _mfu_fields(row: dict, dev: torch.device) -> dict:
-    """Achieved TFLOP/s and MFU of a measured CUDA row (training counts 3 × the forward FLOPs)."""
-    from ..records import device_name
+def mfu_fields(row: dict, device_name: str) -> dict:
+    """Achieved TFLOP/s and MFU of a measured row on ``device_name``, eager and (when timed) compiled.
 
+    The FLOPs are the model's, counted once in eager mode: a training step is 3 × the forward's whatever
+    runs, so recomputation (gradient checkpointing, or torch.compile's rematerialisation) is not counted as
+    useful work and lowers MFU, and a compiled step is credited the same FLOPs as an eager one."""
     training = row["mode"] == "train"
     flops = row.get("flops_per_line_train" if training else "flops_per_line_infer")
     if not flops:
         return {}
-    name = device_name(dev)
-    peak = peak_flops(name, row["precision"])
-    achieved = (3 if training else 1) * flops * row["samples_per_s"]
-    util = mfu(flops, row["samples_per_s"], name, row["precision"], training)
-    return {"achieved_tflops": round(achieved / 1e12, 4), "peak_tflops": peak and round(peak / 1e12, 2),
-            "mfu": None if util is None else round(util, 5)}
+    peak = peak_flops(device_name, row["precision"])
+    out = {"peak_tflops": peak and round(peak / 1e12, 2)}
+    for prefix in ("", "compiled_"):
+        speed = row.get(f"{prefix}samples_per_s")
+        if speed is None:
+            continue
+        util = mfu(flops, speed, device_name, row["precision"], training)
+        out[f"{prefix}achieved_tflops"] = round((3 if training else 1) * flops * speed / 1e12, 4)
+        out[f"{prefix}mfu"] = None if util is None else round(util, 5)
+    return out

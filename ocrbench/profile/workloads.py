@@ -1,9 +1,9 @@
 """What the profiler runs: a model, a synthetic batch of fixed shape, an inference call and a loss.
 
 Recognizers come from the model registry and are fed synthetic lines of one fixed shape (height × width, all
-lines full width, labels of a plausible length). Inference is ``predict`` (forward and greedy decoding), except
-for autoregressive models, which decode exactly the label length (or run their ``profile_predict(images,
-widths, target_length)`` if they define one); ``timm:NAME`` profiles a plain timm image classifier (used
+lines full width, labels of a plausible length). Inference is the model's ``profile_predict(images, widths,
+target_length)`` (the model contract: ``predict`` with greedy decoding, except that autoregressive models
+decode exactly the label length); ``timm:NAME`` profiles a plain timm image classifier (used
 to check our timing against timm's own ``benchmark.py``). Synthetic data is made once, outside the timed
 region.
 """
@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data.base import LineBatch
 from ..errors import UserError
-from .flops import GreedyDecodePass, is_autoregressive, model_flops_passes
+from .flops import model_flops_passes
 
 REFERENCE_ASPECT = 16  # reference line width = 16 × height: about 30 handwritten characters
 TIMM_PREFIX = "timm:"
@@ -73,14 +73,6 @@ class RecognizerWorkload(Workload):
 
     def __post_init__(self):
         self.target_length = line_target_length(self.model, self.height, self.width)
-        # An untrained autoregressive model stops whenever it happens to emit the end token: time decoding
-        # of exactly target_length characters instead (a model may bring its own ``profile_predict``).
-        self._predict = None
-        hook = getattr(self.model, "profile_predict", None)
-        if callable(hook):
-            self._predict = lambda images, widths: hook(images, widths, self.target_length)
-        elif is_autoregressive(self.model):
-            self._predict = GreedyDecodePass(self.model, self.target_length)
 
     def _lines(self, batch_size: int, device) -> LineBatch:
         g = torch.Generator().manual_seed(0)
@@ -95,9 +87,7 @@ class RecognizerWorkload(Workload):
         return b
 
     def infer(self, batch: LineBatch):
-        if self._predict is not None:
-            return self._predict(batch.images, batch.widths)
-        return self.model.predict(batch.images, batch.widths)
+        return self.model.profile_predict(batch.images, batch.widths, self.target_length)
 
     def loss(self, batch: LineBatch) -> torch.Tensor:
         return self.model.loss(batch)

@@ -118,3 +118,24 @@ def test_eval_counts_the_characters_it_replaces(checkpoint, faulty_alto, capsys)
                  "--quiet", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["oov_replaced"] == {"€": 1, "✓": 1} and out["bad_files"] == 1
+
+
+def test_eval_of_a_suite_checkpoint_rebuilds_its_data_and_reproduces_its_record(tmp_path, capsys):
+    """With no --dataset, eval reads the run's config.yaml beside the checkpoint: same data settings, same
+    batch size, so the CER equals the one the suite recorded."""
+    from dataclasses import replace as dc_replace
+
+    from ocrbench.config import ModelEntry, load_suite
+    from ocrbench.records import read_records
+    from ocrbench.suite import run_suite
+
+    cfg = load_suite(None, {"name": "t", "data.train_size": 16, "data.test_size": 12, "data.height": 32,
+                            "data.options": {"max_chars": 6}, "train.steps": 30, "train.batch_size": 4,
+                            "train.eval_batch_size": 5, "train.device": "cpu", "profile": False,
+                            "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")})
+    run_suite(dc_replace(cfg, models=(ModelEntry("line_cnn_tiny"),)), progress=False, log=lambda *_: None)
+    record = read_records(tmp_path / "results" / "runs.jsonl")[0]
+    assert main(["eval", "--checkpoint", record["checkpoint"], "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data_config"].endswith("config.yaml") and out["lines"] == 12
+    assert out["cer"] == record["cer"]

@@ -29,7 +29,7 @@ def test_registered_and_sized(cfg):
 
 
 def test_render_line_is_pure():
-    opts = sl.resolve_options({})
+    opts = sl.parse_options({})
     a, b = (sl.render_line("train", 3, 0, 64, opts) for _ in range(2))
     assert a[0].tobytes() == b[0].tobytes() and a[1:] == b[1:]
 
@@ -82,7 +82,7 @@ def test_lines_come_from_their_split(cfg):
 
 
 def test_worker_count_does_not_change_output():
-    opts = sl.resolve_options({})
+    opts = sl.parse_options({})
     serial = sl.generate("val", 10, 0, 32, opts, workers=1, progress=False, chunk=3)
     pooled = sl.generate("val", 10, 0, 32, opts, workers=2, progress=False, chunk=3)
     assert [(im.tobytes(), t, w) for im, t, w in serial] == [(im.tobytes(), t, w) for im, t, w in pooled]

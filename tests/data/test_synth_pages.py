@@ -32,7 +32,7 @@ def test_registered_as_a_page_dataset(cfg):
 
 
 def test_render_page_is_pure():
-    opts = sp.resolve_options({})
+    opts = sp.parse_options({})
     (a, ba, ta), (b, bb, tb) = (sp.render_page("train", 2, 0, HEIGHT, opts) for _ in range(2))
     assert a.tobytes() == b.tobytes() and ba.tobytes() == bb.tobytes() and ta == tb
 
@@ -46,7 +46,7 @@ def test_fresh_instances_and_cache_reload_identical(cfg, tmp_path):
 
 
 def test_parallel_generation_is_identical():
-    opts = sp.resolve_options({})
+    opts = sp.parse_options({})
     serial = sp.generate("val", 4, 0, HEIGHT, opts, workers=1, progress=False, chunk=2)
     parallel = sp.generate("val", 4, 0, HEIGHT, opts, workers=2, progress=False, chunk=2)
     assert all(a[0].tobytes() == b[0].tobytes() and a[2] == b[2] for a, b in zip(serial, parallel))
@@ -79,7 +79,7 @@ def test_pages_are_ink_bright_uint8_with_valid_boxes(cfg):
 
 def test_boxes_are_tight_around_the_ink():
     """Every box holds ink up to each of its four edges, and almost no ink lies outside all boxes."""
-    opts = sp.resolve_options({})
+    opts = sp.parse_options({})
     for index in range(3):
         clean, boxes, _ = sp.render_page("test", index, 0, HEIGHT, opts)
         covered = np.zeros(clean.shape, dtype=bool)

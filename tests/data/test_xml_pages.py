@@ -205,13 +205,6 @@ def test_conventions(text, sup, strike, expected):
     assert xp.apply_conventions(text, sup, strike) == expected
 
 
-def test_scan_to_ink_puts_paper_at_zero_and_ink_at_255():
-    scan = np.full((20, 50), 200, np.uint8)
-    scan[8:12, 10:40] = 40
-    ink = xp.scan_to_ink(scan)
-    assert ink[0, 0] == 0 and ink[10, 20] == 255
-
-
 def test_empty_box_is_reported(tmp_path):
     line = xp.TextLine("x", [], (5, 5, 5, 5), None, "a", None)
     with pytest.raises(ValueError, match="empty box"):

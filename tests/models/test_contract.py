@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ocrbench.data.charset import Charset
+from ocrbench.lm import CharLM
 from ocrbench.metrics import cer
 from ocrbench.models import Recognizer, create_model, list_models
 from ocrbench.runtime import make_collator
@@ -57,6 +58,29 @@ def test_narrow_image_and_long_label_are_padded_not_crashing(name):
     assert len(model.predict(batch.images, batch.widths)) == 1
 
 
+@pytest.mark.parametrize("name", TINY)
+def test_every_decoder_decodes(name, rendered_lines):
+    """Each decoder a recognizer lists (greedy, beam, beam+lm with a tiny untrained LM attached, as the suite's
+    ``setup_decoders`` does) returns a string per line in the model's charset; at LM weight 0, ``beam+lm``
+    is ``beam``."""
+    torch.manual_seed(0)
+    model = create_model(name, input_height=HEIGHT).eval()
+    batch = batch_for(model, rendered_lines, n=2)
+    lm = CharLM(model.charset.chars, hidden=8, embed=4)
+    model.beam_width = 3  # the suite sets it from LMConfig.beam_width
+    decoded = {}
+    assert "greedy" in model.decoders  # predict's default
+    for decoder in model.decoders:
+        if decoder == "beam+lm":
+            model.attach_lm(lm, weight=0.5, beam_width=3, bonus=0.5)
+        decoded[decoder] = model.predict(batch.images, batch.widths, decoder=decoder)
+        assert len(decoded[decoder]) == 2 and all(isinstance(h, str) for h in decoded[decoder])
+        assert all(set(h) <= set(model.charset.chars) for h in decoded[decoder])
+    if "beam+lm" in model.decoders:
+        model.attach_lm(lm, weight=0.0, beam_width=3, bonus=0.0)
+        assert model.predict(batch.images, batch.widths, decoder="beam+lm") == decoded["beam"]
+
+
 @pytest.mark.parametrize("name", RECOGNIZERS)
 def test_unknown_decoder_is_not_implemented(name, rendered_lines):
     model = create_model(name, input_height=HEIGHT).eval()
@@ -85,3 +109,72 @@ def test_overfits_one_batch(name, rendered_lines):
     hyps = model.predict(batch.images, batch.widths)
     pytest.fail(f"{name} did not overfit 8 lines in {OVERFIT_STEPS} steps: CER {cer(hyps, batch.texts):.3f}, "
                 f"loss {loss.item():.3f}, e.g. {hyps[:2]} vs {batch.texts[:2]}")
+
+
+# ---- the harness/model contract: declared on the base, no probing ----
+
+HARNESS_CALLS = ("collate", "loss", "predict", "set_grad_checkpointing", "num_params", "flops_passes",
+                 "profile_predict", "feature_stages", "forward_features")
+
+
+def test_every_harness_call_is_declared_on_the_shared_base():
+    from ocrbench.models.base import OCRModel
+    from ocrbench.models.detection import Detector
+
+    assert issubclass(Recognizer, OCRModel) and issubclass(Detector, OCRModel)
+    assert [c for c in HARNESS_CALLS if c not in vars(OCRModel)] == []
+    assert (Recognizer.task, Detector.task) == ("recognition", "detection")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_collate_is_the_line_collator_and_profile_predict_decodes(name, rendered_lines):
+    from ocrbench.models.seq2seq import Seq2SeqRecognizer
+    from ocrbench.train import _collate_fn
+
+    torch.manual_seed(0)
+    model = create_model(name, input_height=HEIGHT).eval()
+    samples = [rendered_lines[i] for i in range(3)]
+    ours, shared = _collate_fn(model)(samples), make_collator(model, model.charset, HEIGHT)(samples)
+    assert torch.equal(ours.images, shared.images) and torch.equal(ours.widths, shared.widths)
+    assert torch.equal(ours.targets, shared.targets) and ours.texts == shared.texts
+    with torch.no_grad():
+        out = model.profile_predict(ours.images, ours.widths, 5)
+    if isinstance(model, Seq2SeqRecognizer):  # exactly 5 characters and the end token, end token or not
+        assert out.shape == (3, 6)
+    else:
+        assert out == model.predict(ours.images, ours.widths)
+    passes = model.flops_passes(ours.images[:1], ours.widths[:1], 5)
+    assert set(passes) == {"train", "infer"}
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_feature_stages_run_under_forward_features(name, rendered_lines):
+    pytest.importorskip("matplotlib")
+    from ocrbench.viz import feature_maps
+
+    model = create_model(name, input_height=HEIGHT)
+    batch = model.collate([rendered_lines[0]])
+    maps = feature_maps(model, batch.images, batch.widths)  # encoder-decoder models run their encoder only
+    assert [n for n, _ in maps] and [n for n, _ in maps] == [n for n, _ in model.feature_stages()][:len(maps)]
+
+
+def test_a_model_without_conv_stages_shows_n_a():
+    from torch import nn
+
+    from ocrbench.errors import UserError
+    from ocrbench.models.base import CTCRecognizer, ModelInfo
+    from ocrbench.viz import feature_maps
+
+    class Columns(CTCRecognizer):  # one linear layer over each pixel column: no feature maps to show
+        def __init__(self):
+            super().__init__(Charset("ab"), ModelInfo(HEIGHT, 1, 1, "ctc"))
+            self.head = nn.Linear(HEIGHT, self.charset.num_classes)
+
+        def forward(self, images, widths):
+            return self.head(images[:, 0].transpose(1, 2))
+
+    model = Columns()
+    with pytest.raises(NotImplementedError):
+        model.feature_stages()
+    with pytest.raises(UserError, match="n/a"):
+        feature_maps(model, torch.rand(1, 1, HEIGHT, 8), torch.tensor([8]))

@@ -163,3 +163,27 @@ def test_yolo_predicts_float_boxes_under_autocast(pages):
         loss = model.train().loss(batch)
     assert all(b.dtype == torch.float32 and s.dtype == torch.float32 for b, s in preds)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_detector_contract_declared_on_the_base(name, pages):
+    """The harness calls on a detector what it calls on a recognizer: collate, flops_passes, profile_predict,
+    feature_stages/forward_features (no probing)."""
+    from ocrbench.profile import count_flops, model_flops_passes
+    from ocrbench.train import _collate_fn
+
+    model = create_model(name, input_height=PAGE).eval()
+    assert model.task == "detection" and model_task(name) == "detection"
+    batch = _collate_fn(model)([pages[0]])
+    assert isinstance(batch, PageBatch)
+    passes = model_flops_passes(model, batch.images, None, 0)
+    assert count_flops(*passes["train"]).macs == count_flops(*passes["infer"]).macs > 0
+    assert len(model.profile_predict(batch.images, None, 0)) == 1
+    stages = model.feature_stages()
+    seen = []
+    hooks = [m.register_forward_hook(lambda *_a, n=n: seen.append(n)) for n, m in stages]
+    with torch.no_grad():
+        model.forward_features(batch.images)
+    for h in hooks:
+        h.remove()
+    assert seen == [n for n, _ in stages]

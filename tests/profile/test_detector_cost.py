@@ -22,7 +22,7 @@ def detector_and_pages(tmp_path_factory):
 
 
 def test_memory_is_measured_and_stamped_with_the_training_precision(detector_and_pages, monkeypatch):
-    import ocrbench.pipeline as pipeline
+    import ocrbench.pipeline.cost as pipeline  # the module whose autocast detector_cost calls
 
     model, pages = detector_and_pages
     used = []
