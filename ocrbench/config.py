@@ -52,6 +52,9 @@ class TrainConfig:
     # of step time is recorded in every run as data_wait_share), on a GPU enough CPU cores to feed it
     num_workers: int | str = 0
     compile: bool = False  # torch.compile the model for training (numerics differ slightly: part of the identity)
+    # deterministic kernels where torch has them (runtime.set_deterministic): a CPU run is bit-reproducible
+    # anyway; on a GPU the CTC loss's backward still is not
+    deterministic: bool = False
     eval_batch_size: int = 32
     eval_every: int = 0  # steps between validation CERs (the curve and time-to-CER figures); 0: at the end only
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -37,6 +38,31 @@ def set_matmul_precision(device: torch.device, precision: str) -> None:
         allow = precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = allow
         torch.backends.cudnn.allow_tf32 = allow
+
+
+# cuDNN and cuBLAS report a failed allocation as a plain RuntimeError, not torch.cuda.OutOfMemoryError
+OOM_MESSAGES = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
+                "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` means the device ran out of memory (the caller may back off the batch size)."""
+    return isinstance(error, torch.cuda.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and any(m in str(error) for m in OOM_MESSAGES))
+
+
+def set_deterministic(enable: bool) -> None:
+    """Deterministic kernels where torch has them (``train.deterministic``). On a CPU ocrbench's training is
+    bit-reproducible anyway. On a GPU this selects deterministic cuDNN convolutions and cuBLAS workspaces
+    (``CUBLAS_WORKSPACE_CONFIG`` must be set before CUDA starts: it is set here for a fresh process; export it
+    yourself otherwise); ops with no deterministic CUDA kernel, above all the CTC loss's backward (atomics),
+    only warn (``warn_only``), so a CTC model's GPU training stays run-to-run noisy even in this mode."""
+    if enable:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enable, warn_only=True)
+    torch.backends.cudnn.deterministic = enable
+    if enable:
+        torch.backends.cudnn.benchmark = False
 
 
 def make_collator(model, charset, height: int) -> LineCollator:

@@ -50,7 +50,7 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
 
 # TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
 # so every earlier run keeps its identity (and a run that sets them gets a new one)
-HASH_NEUTRAL_DEFAULTS = {"compile": False}
+HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False}
 
 
 def train_identity(train: TrainConfig) -> dict:
@@ -123,6 +123,7 @@ def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
         "config_id": config_id(entry, cfg), "seed": cfg.train.seed, "steps_budget": cfg.train.steps,
         "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "grad_checkpointing": cfg.train.grad_checkpointing, "compile": cfg.train.compile,
+        "deterministic": cfg.train.deterministic,
         "num_workers": resolve_workers(cfg.train.num_workers, resolve_device(cfg.train.device)),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(resolve_device(cfg.train.device)),

@@ -20,7 +20,7 @@ from .data.base import LineSample
 from .errors import UserError
 from .progress import progress_bar
 from .records import atomic_write
-from .runtime import autocast, resolve_device, set_matmul_precision, sync
+from .runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync
 from .schedule import one_cycle_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -211,6 +211,7 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     set_matmul_precision(device, cfg.precision)
+    set_deterministic(cfg.deterministic)
     model.to(device).train()
     model.set_grad_checkpointing(cfg.grad_checkpointing)
     optimizer = make_optimizer(model, cfg)

@@ -165,3 +165,16 @@ def test_compile_wraps_the_loss_and_auto_workers_resolve(rendered_lines, tmp_pat
     monkeypatch.setattr(train_mod.torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(train_mod.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
     assert train_mod.resolve_workers("auto", torch.device("cuda")) == 7
+
+
+def test_deterministic_mode_is_set_for_the_run_and_changes_no_cpu_result(rendered_lines, tmp_path):
+    a = make_model()
+    train(a, rendered_lines, tiny_cfg(steps=4), tmp_path / "a", progress=False)
+    b = make_model()
+    train(b, rendered_lines, tiny_cfg(steps=4, deterministic=True), tmp_path / "b", progress=False)
+    try:
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(p, q), name  # a CPU run is bit-reproducible either way
+    finally:
+        train_mod.set_deterministic(False)

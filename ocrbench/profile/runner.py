@@ -29,7 +29,7 @@ from ..config import PRECISIONS, TrainConfig
 from ..errors import UserError
 from ..records import environment
 from ..report import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
-from ..runtime import autocast, resolve_device, set_matmul_precision
+from ..runtime import autocast, is_out_of_memory, resolve_device, set_matmul_precision
 from .compiled import COMPILE_MODES, time_compiled
 from .flops import count_flops
 from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activation_bytes
@@ -225,8 +225,8 @@ def _with_backoff(run, batch_size: int, dev: torch.device) -> dict:
     while True:
         try:
             return run(batch_size)
-        except torch.cuda.OutOfMemoryError:
-            if dev.type != "cuda" or batch_size <= 1:
+        except RuntimeError as e:  # cuDNN/cuBLAS allocation failures are RuntimeErrors too
+            if not is_out_of_memory(e) or dev.type != "cuda" or batch_size <= 1:
                 raise
         # outside the except block, so the traceback (and the tensors its frames hold) is already released
         gc.collect()

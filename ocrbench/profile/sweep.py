@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..runtime import is_out_of_memory
+
 SWEEP_MIN_GAIN = 0.05  # keep doubling while throughput grows by >= 5%: below that, timing noise decides
 SWEEP_MAX_BATCH = 1024  # the largest batch a sweep tries unless told otherwise
 
@@ -67,8 +69,8 @@ def sweep_batch_sizes(measure: Callable[[int], dict], max_batch: int = SWEEP_MAX
     while True:
         try:
             point = measure(batch)
-        except torch.cuda.OutOfMemoryError:
-            if not result.points:
+        except RuntimeError as e:  # cuDNN/cuBLAS allocation failures are RuntimeErrors too
+            if not is_out_of_memory(e) or not result.points:
                 raise
             oom_at = batch
         else:
@@ -96,7 +98,8 @@ def _back_off(measure: Callable[[int], dict], result: SweepResult, oom_at: int) 
             result.points.append(measure(batch))
             result.stop += f", backed off to {batch}"
             return
-        except torch.cuda.OutOfMemoryError:
-            pass
+        except RuntimeError as e:
+            if not is_out_of_memory(e):
+                raise
         _free_cuda_memory()
         batch = smaller_batch(batch)

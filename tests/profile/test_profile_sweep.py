@@ -12,14 +12,15 @@ from ocrbench.profile import ProfileSpec, profile_model
 from ocrbench.profile.sweep import sweep_batch_sizes
 
 
-def fake_measure(throughput: dict[int, float], fits: int = 10**9, tried: list | None = None):
+def fake_measure(throughput: dict[int, float], fits: int = 10**9, tried: list | None = None,
+                 error=lambda: torch.cuda.OutOfMemoryError("CUDA out of memory")):
     """A measurement with a given lines/s per batch that runs out of memory above ``fits``."""
 
     def measure(batch: int) -> dict:
         if tried is not None:
             tried.append(batch)
         if batch > fits:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+            raise error()
         speed = throughput[batch]
         return {"batch_size": batch, "samples_per_s": speed, "step_ms_median": 1e3 * batch / speed}
 
@@ -50,6 +51,17 @@ def test_out_of_memory_backs_off_between_the_last_batch_that_ran_and_the_first_t
     result = sweep_batch_sizes(fake_measure(speeds, fits=50, tried=tried))
     assert tried[-2:] == [64, 48] and result.best["batch_size"] == 48
     assert result.stop == "out of memory at batch 64, backed off to 48"
+
+
+@pytest.mark.parametrize("message", ["cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+                                     "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"])
+def test_cudnn_and_cublas_allocation_failures_back_off_too(message):
+    """They arrive as plain RuntimeErrors, not OutOfMemoryError; any other RuntimeError is raised."""
+    speeds = {b: 100.0 * b for b in range(1, 129)}
+    result = sweep_batch_sizes(fake_measure(speeds, fits=50, error=lambda: RuntimeError(message)))
+    assert result.best["batch_size"] == 48
+    with pytest.raises(RuntimeError, match="shape"):
+        sweep_batch_sizes(fake_measure(speeds, fits=4, error=lambda: RuntimeError("shape mismatch")))
 
 
 def test_the_largest_batch_and_a_batch_that_never_fits():
