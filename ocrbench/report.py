@@ -65,7 +65,7 @@ def _aggregate(group: pd.DataFrame) -> pd.Series:
               "threads"):
         if c in group:
             row[c] = first[c]
-    for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds"):
+    for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share"):
         if c in group:
             row[c] = group[c].mean()
     row.update(_time_to_targets(group))
@@ -184,7 +184,9 @@ COST_NOTE = ("Cost columns come from `profiles.jsonl` (the suite profiles each m
              "(autoregressive models: per decoded line; LSTMs and attention counted). Memory: CUDA peak allocated "
              "in a training step, or on a CPU the activations saved for backward per line, without → with "
              "gradient checkpointing. Train lines/s is measured during the suite's own training (data loading "
-             "included), on the device named in the heading.")
+             "included), on the device named in the heading; *Data wait %* is the share of that training time "
+             "spent waiting for the next batch (loading and augmentation; above ~5% the loader starves the model, "
+             "see `train.num_workers`).")
 
 
 def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "") -> str:
@@ -242,6 +244,8 @@ def _table(group: pd.DataFrame) -> str:
     if "mem_peak_train_mib" in group:
         cols["Mem train, ckpt off → on"] = [_memory(r) for _, r in group.iterrows()]
     cols["Train lines/s"] = [_fmt(v, ".0f") for v in group.get("train_lines_per_s", [None] * len(group))]
+    if "data_wait_share" in group:
+        cols["Data wait %"] = [_fmt(100 * v if pd.notna(v) else None, ".1f") for v in group["data_wait_share"]]
     for target in ("0.1", "0.05"):
         if f"steps_to_{target}" in group:
             cols[f"steps → CER {target}"] = [_fmt(v, ".0f", "–") for v in group[f"steps_to_{target}"]]

@@ -78,3 +78,12 @@ def test_empty_results_give_an_empty_leaderboard_and_no_stale_plot(tmp_path):
 def test_a_missing_results_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="results folder not found"):
         write_report(tmp_path / "nope")
+
+
+def test_the_data_wait_share_is_shown_as_a_mean_percentage(tmp_path):
+    for seed, share in enumerate((0.02, 0.04)):
+        append_record(tmp_path / "runs.jsonl", record("a", 0.2, seed=seed, data_wait_share=share))
+    write_report(tmp_path)
+    header, rule, row = (tmp_path / "leaderboard.md").read_text().split("## ", 2)[1].split("\n")[4:7]
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert cells["Data wait %"] == "3.0"
