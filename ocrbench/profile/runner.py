@@ -97,13 +97,17 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
 
 def profile_model(name: str, specs: Iterable[ProfileSpec], device: str = "auto", height: int | None = None,
                   width: int | None = None, charset=None, model_kwargs: dict | None = None,
-                  count_macs: bool = True, cross_check_flops: bool = False) -> list[dict]:
+                  count_macs: bool = True, cross_check_flops: bool = False,
+                  recipe: TrainConfig | None = None) -> list[dict]:
     """Profile one model under each of ``specs``; returns one row (dict) per spec, failures included.
-    ``cross_check_flops`` also counts MACs with fvcore (``torch.jit``) and records both."""
+    ``cross_check_flops`` also counts MACs with fvcore (``torch.jit``) and records both. ``recipe``: the
+    training recipe of the timed training steps (default: ``TrainConfig()``; a suite passes its own)."""
     specs = list(specs)
     dev = resolve_device(device)
     try:
         workload = make_workload(name, height, width, charset, model_kwargs)
+        if recipe is not None:
+            workload.recipe = recipe
     except Exception as e:  # a model that cannot even be built: every row says why
         return [_error_row({"model": name, **_spec_fields(s), **environment(dev)}, e) for s in specs]
     macs = _macs_fields(workload, cross_check_flops) if count_macs else {}
@@ -141,7 +145,7 @@ def suite_profile(name: str, train: TrainConfig, height: int, charset=None, mode
                   ProfileSpec("train", batches[1], p, grad_checkpointing=False, **budget),
                   ProfileSpec("train", batches[1], p, grad_checkpointing=True, **budget)]
     return profile_model(name, specs, device=train.device, height=height, charset=charset,
-                         model_kwargs=model_kwargs)
+                         model_kwargs=model_kwargs, recipe=train)
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -312,7 +316,7 @@ def make_train_step(workload: Workload, batch, dev: torch.device, precision: str
     synchronise the device every step. ``loss_fn(batch)`` replaces ``workload.loss`` (a compiled one)."""
     from ..train import make_optimizer, optimizer_step
 
-    cfg = TrainConfig()
+    cfg = workload.recipe
     model = workload.model
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None

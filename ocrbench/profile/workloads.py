@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import TrainConfig
 from ..data.base import LineBatch
 from ..errors import UserError
 from .flops import model_flops_passes
@@ -39,6 +40,8 @@ class Workload:
     width: int
     channels: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # the training recipe of a timed training step (optimizer, clipping): the suite's when a suite profiles
+    recipe: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         pass

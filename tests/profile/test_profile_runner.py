@@ -95,3 +95,17 @@ def test_suite_profiles_each_model_and_the_leaderboard_shows_it(tmp_path):
     no_profile = replace(cfg, profile=False, results_dir=str(tmp_path / "other"))
     run_suite(no_profile, progress=False, log=lambda *_: None)
     assert not (tmp_path / "other" / PROFILES_FILE).exists()
+
+
+def test_a_suite_profile_times_the_suites_own_training_recipe(monkeypatch):
+    """The timed training step uses the suite's optimizer settings, not a second set of defaults."""
+    import ocrbench.train as train_mod
+    from ocrbench.config import TrainConfig
+    from ocrbench.profile.runner import suite_profile
+
+    seen = []
+    make_optimizer = train_mod.make_optimizer
+    monkeypatch.setattr(train_mod, "make_optimizer", lambda model, cfg: seen.append(cfg) or make_optimizer(model, cfg))
+    recipe = TrainConfig(lr=0.0123, weight_decay=0.0, grad_clip=1.5, device="cpu", batch_size=2, eval_batch_size=2)
+    rows = suite_profile("line_cnn_tiny", recipe, 32)
+    assert all("error" not in r for r in rows) and seen and all(cfg is recipe for cfg in seen)
