@@ -23,6 +23,7 @@ from .records import stable_digest
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 LOCAL_RESULTS = "local"  # a user's own results, one folder per suite (git-ignored)
 REFERENCE_RESULTS = "results"  # the committed reference results, one folder per suite
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # the shipped suites and sweeps
 
 
 class ConfigError(UserError):
@@ -234,23 +235,40 @@ def _yaml_exponent(text: str):
         return text
 
 
+def resolve_config(name: str | None) -> Path | None:
+    """A config path, or the name of a shipped config (``quick`` → ocrbench/configs/quick.yaml)."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    return CONFIG_DIR / f"{name}.yaml"
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from a file; a missing file or bad YAML is one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file is a mapping of sections, got {type(data).__name__}")
+    return data
+
+
 def load_suite(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SuiteConfig:
     """Read a suite YAML file (or the code defaults) and apply dotted overrides (``train.steps=10``)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
     for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     return _from_mapping(SuiteConfig, data, "")
 
 
-def _set_dotted(data: dict, key: str, value) -> None:
+def set_dotted(data: dict, key: str, value) -> None:
+    """``data["train"]["steps"] = value`` for key ``train.steps``."""
     *parents, last = key.split(".")
     for p in parents:
         data = data.setdefault(p, {})

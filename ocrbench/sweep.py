@@ -22,11 +22,19 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import suite
 from .callbacks import Callback
-from .config import ConfigError, ModelEntry, SuiteConfig, TrainConfig, for_model, load_suite
+from .config import (
+    ConfigError,
+    ModelEntry,
+    SuiteConfig,
+    TrainConfig,
+    for_model,
+    load_suite,
+    read_yaml,
+    resolve_config,
+    set_dotted,
+)
 from .data.registry import DataConfig
 from .errors import UserError
 from .models import create_model, model_task
@@ -36,7 +44,6 @@ from .train import TrainingDiverged
 STUDY_FILE = "sweep.db"  # the Optuna storage, beside runs.jsonl
 SAMPLERS = ("tpe", "random")
 SECTIONS = ("train", "data", "model")  # what a searched name may set: train.lr, data.height, model.hidden
-SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -95,38 +102,19 @@ def load_sweep(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     """A sweep file: a ``sweep:`` section, an optional ``base:`` suite (a path or a shipped name such as
     ``quick``) whose data/train/lm sections it starts from, and suite sections overriding those. Dotted
     ``overrides`` (``sweep.passes=[2]``, ``train.steps=20``) apply last."""
-    raw = _read_yaml(Path(path))
+    raw = read_yaml(path)
     for key, value in (overrides or {}).items():
-        _set_dotted(raw, key, value)
+        set_dotted(raw, key, value)
     sweep_section = raw.pop("sweep", None)
     if not isinstance(sweep_section, Mapping):
         raise ConfigError(f"{path}: a sweep file needs a 'sweep:' section (model, space, passes...)")
     base = raw.pop("base", None)
     name = raw.get("name") or Path(path).stem
-    cfg = load_suite(_base_path(base) if base else None, _dotted(raw))
+    cfg = load_suite(resolve_config(base) if base else None, _dotted(raw))
     # a sweep trains one model with greedy decoding on the validation split: no extra evaluation sets or
     # profiles (they choose nothing), one seed per trial
     cfg = replace(cfg, name=name, models=(), eval_sets=(), profile=False, seeds=1)
     return Sweep(name, _sweep_config(sweep_section), cfg)
-
-
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"sweep file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a sweep file is a mapping with a 'sweep:' section")
-    return data
-
-
-def _set_dotted(data: dict, key: str, value) -> None:
-    *parents, last = key.split(".")
-    for p in parents:
-        data = data.setdefault(p, {})
-    data[last] = value
 
 
 def _dotted(raw: Mapping) -> dict:
@@ -139,11 +127,6 @@ def _dotted(raw: Mapping) -> dict:
         else:
             out[key] = value
     return out
-
-
-def _base_path(base: str) -> Path:
-    path = Path(base)
-    return path if path.suffix in (".yaml", ".yml") else SHIPPED_CONFIGS / f"{base}.yaml"
 
 
 def _sweep_config(section: Mapping) -> SweepConfig:

@@ -37,6 +37,16 @@ class RenderedLines(torch.utils.data.Dataset):
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models on one thread (``pytestmark = pytest.mark.usefixtures("one_thread")``): with two threads on a
+    loaded 2-core machine their small ops slow down about tenfold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def rendered_lines():
     return RenderedLines()
 

@@ -1,7 +1,14 @@
 import pytest
 
-from ocrbench.commands.common import CONFIG_DIR
-from ocrbench.config import ConfigError, ModelEntry, SuiteConfig, for_model, load_suite, parse_override
+from ocrbench.config import (
+    CONFIG_DIR,
+    ConfigError,
+    ModelEntry,
+    SuiteConfig,
+    for_model,
+    load_suite,
+    parse_override,
+)
 from ocrbench.data import create_dataset, dataset_info
 from ocrbench.models import list_models
 

@@ -24,13 +24,7 @@ CPU = torch.device("cpu")
 FAKE_CUDA = torch.device("cuda")  # only passed to code whose measurement is faked: nothing runs on it
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on one thread: with two on a loaded 2-core machine their small ops slow down tenfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- the CPU subset, end to end through the CLI --------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_observers_write_their_files_and_change_no_identity(tmp_path):
 def test_the_committed_references_keep_their_identity():
     """Every committed reference row's config hash is what the shipped suite computes today: a new recipe field
     (or a changed default) that would orphan the references fails here, not in a user's reproduction table."""
-    from ocrbench.commands.common import CONFIG_DIR
+    from ocrbench.config import CONFIG_DIR
     from ocrbench.suite import run_hash, with_seed
 
     for suite in ("quick", "ci"):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 import yaml
 
 from ocrbench.cli import main
@@ -14,13 +13,7 @@ from ocrbench.sweep import Param, load_sweep, narrowed, run_sweep
 optuna = pytest.importorskip("optuna")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread than on two cores shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPACE = {"train.lr": {"low": 1.0e-3, "high": 1.0e-2}, "train.batch_size": {"choices": [4, 8]},
          "model.hidden": {"low": 8, "high": 32, "type": "int"}}
@@ -98,7 +91,7 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
 
 
 def test_the_example_sweep_loads():
-    from ocrbench.commands.common import resolve_config
+    from ocrbench.config import resolve_config
 
     sweep = load_sweep(resolve_config("sweep_crnn"))
     assert sweep.spec.model == "crnn_small" and sweep.suite.data.options["max_chars"] == 12  # the quick data

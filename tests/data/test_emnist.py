@@ -218,8 +218,7 @@ def test_check_emnist_pool_verifies_checksums():
 
 
 def test_emnist_lines_config_runs_on_a_torchvision_folder(tmp_path):
-    from ocrbench.commands.common import resolve_config
-    from ocrbench.config import load_suite
+    from ocrbench.config import load_suite, resolve_config
 
     make_emnist(tmp_path / "data")
     cfg = load_suite(resolve_config("emnist_lines"), {"data.root": str(tmp_path / "data"), "data.test_size": 2,

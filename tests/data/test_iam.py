@@ -233,8 +233,7 @@ def test_check_on_an_empty_folder_says_what_is_missing_and_where_to_get_iam(tmp_
 
 
 def test_iam_lines_config_runs_on_the_folder(iam_root, tmp_path):
-    from ocrbench.commands.common import resolve_config
-    from ocrbench.config import load_suite
+    from ocrbench.config import load_suite, resolve_config
 
     cfg = load_suite(resolve_config("iam_lines"), {"data.root": str(iam_root), "data.cache_dir": str(tmp_path),
                                                     "data.options.splits": str(iam_root / "splits")})

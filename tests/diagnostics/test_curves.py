@@ -17,13 +17,7 @@ from ocrbench.train import train
 pytest.importorskip("matplotlib")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread than on two cores shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def record(model, seed, config_hash, decoder="greedy", train_curve=None, val_curve=None, **extra):

@@ -19,14 +19,7 @@ from ocrbench.models import create_model
 from ocrbench.runtime import make_collator
 from ocrbench.train import train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread than on two cores shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 C3, P2 = (3, 1), (2, 2)  # a 3x3 conv with stride 1, a 2x2 max-pool
