@@ -4,6 +4,11 @@ A job is one (model, seed); it owes one record per (decoder, evaluation set). Re
 ``<results>/runs.jsonl`` as soon as they exist, so an interrupted suite keeps what it finished; running it
 again checks every expected record (not just one per job), continues a half-trained model from its
 checkpoint, and evaluates only what is missing.
+
+Planning and running are apart: :func:`plan_suite` lists the jobs and the rows each still owes;
+an executor runs them (:func:`run_jobs`, in this process, one after the other; others, such as the Ray
+executor of :mod:`ocrbench.executors`, run jobs elsewhere and write what they return). Every record goes
+through a sink, ``sink(file_name, record)``: by default appended to ``<results>/<file_name>`` at once.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +32,7 @@ from .data.integrity import integrity_summary
 from .data.registry import create_dataset
 from .errors import UserError
 from .evaluate import evaluate
-from .models import create_model, model_task
+from .models import create_model, model_task, model_version
 from .records import RUNS_FILE, append_record, atomic_write_text, environment, read_records
 from .runtime import resolve_device
 from .train import TrainingDiverged, resolve_workers, train
@@ -41,11 +46,46 @@ class RunOutcome:
     seed: int = 0
 
 
+# (file name in the results folder, record) -> None: where run_model's records go
+Sink = Callable[[str, dict], None]
+
+
+def file_sink(results: Path) -> Sink:
+    """The default sink: each record appended (atomically) to ``results/<file name>`` as soon as it exists."""
+    def append(name: str, record: dict) -> None:
+        append_record(Path(results) / name, record)
+    return append
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (model, seed) of a suite: ``cfg`` is the suite at this seed; ``todo`` the rows still owed
+    (empty: every row is recorded, the job is skipped)."""
+    entry: ModelEntry
+    cfg: SuiteConfig
+    todo: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
+
+    @property
+    def seed(self) -> int:
+        return self.cfg.train.seed
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.cfg.name}] {self.entry.name} seed {self.seed}"
+
+
+# (jobs, resume, progress, log) -> one outcome per job, in the jobs' order
+Executor = Callable[[Sequence[Job], bool, bool, Callable[..., None]], list[RunOutcome]]
+
+
 def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
-    evaluation sets, suite name or paths: those change no weights)."""
+    evaluation sets, suite name or paths: those change no weights). A model's registered version is part of
+    it from 2 on (version 1 runs keep the identity they had before versions existed)."""
     cfg = for_model(entry, cfg)
-    return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
+    version = model_version(entry.name)
+    return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train),
+                       *([{"model_version": version}] if version != 1 else []))
 
 
 # TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
@@ -83,47 +123,58 @@ def dataset_charset(dataset) -> Charset:
 
 
 def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress: bool = True,
-              todo: set[tuple[str, str]] | None = None, callbacks: Sequence[Callback] = ()) -> RunOutcome:
+              todo: set[tuple[str, str, str]] | None = None, callbacks: Sequence[Callback] = (),
+              sink: Sink | None = None) -> RunOutcome:
     """Train and evaluate one model with ``cfg.train.seed``; a failure becomes a ``failed`` record instead
-    of an exception. ``todo``: the (decoder, dataset) rows still missing (default: all); ``callbacks``
-    observe training, besides those ``cfg.observe`` asks for."""
+    of an exception. ``todo``: the (decoder, decoder settings, dataset) rows still missing (default: all);
+    ``callbacks`` observe training, besides those ``cfg.observe`` asks for; ``sink`` receives every record
+    (run rows and profile rows) as soon as it exists (default: appended under ``cfg.results_path``)."""
     task = model_task(entry.name)
     if task not in TASK_RUNNERS:
         raise UserError(f"{entry.name} is a {task} model, and no runner for {task} models is installed")
-    results = cfg.results_path / RUNS_FILE
-    check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
+    if sink is None:  # a caller's own sink writes where it likes: it checks its own folder
+        check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
+        sink = file_sink(cfg.results_path)
     cfg = for_model(entry, cfg)
     base = base_record(entry, cfg)
     records: list[dict] = []
-    try:  # each row is appended as soon as it is evaluated: an interrupted job keeps the rows it finished
-        for record in TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo, callbacks):
-            append_record(results, record)
+    try:  # each row is written as soon as it is evaluated: an interrupted job keeps the rows it finished
+        for record in TASK_RUNNERS[task](entry, cfg, base, resume, progress, todo, callbacks, sink=sink):
+            sink(RUNS_FILE, record)
             records.append(record)
     except TrainingDiverged as e:
-        records.append(_failed(results, {**base, "status": "failed", "error": str(e)}))
+        records.append(_failed(sink, {**base, "status": "failed", "error": str(e)}))
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as e:  # one model's bug must not end the suite: record it and go on
-        records.append(_failed(results, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                                         "traceback": traceback.format_exc(limit=5)}))
+        records.append(_failed(sink, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                                      "traceback": traceback.format_exc(limit=5)}))
     status = "failed" if any(r["status"] == "failed" for r in records) else "ok"
     return RunOutcome(entry.name, status, records, cfg.train.seed)
 
 
-def _failed(results: Path, record: dict) -> dict:
-    append_record(results, record)
+def _failed(sink: Sink, record: dict) -> dict:
+    sink(RUNS_FILE, record)
     return record
 
 
-def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
-    """The fields every record of one job shares: identity, recipe and machine."""
+def job_identity(entry: ModelEntry, cfg: SuiteConfig) -> dict:
+    """The fields that say which job a record belongs to and with what recipe; no machine is asked anything
+    (an executor that lost a job writes its failed row with these, on a machine that may not run it)."""
     return {
         "run_id": uuid.uuid4().hex[:12], "suite": cfg.name, "model": entry.name, "dataset": cfg.data.name,
         "split": cfg.eval_split, "train_dataset": cfg.data.name, "config_hash": run_hash(entry, cfg),
         "config_id": config_id(entry, cfg), "seed": cfg.train.seed, "steps_budget": cfg.train.steps,
         "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "grad_checkpointing": cfg.train.grad_checkpointing, "compile": cfg.train.compile,
-        "deterministic": cfg.train.deterministic,
+        "deterministic": cfg.train.deterministic, "model_version": model_version(entry.name),
+    }
+
+
+def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
+    """The fields every record of one job shares: identity, recipe and machine."""
+    return {
+        **job_identity(entry, cfg),
         "num_workers": resolve_workers(cfg.train.num_workers, resolve_device(cfg.train.device)),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(resolve_device(cfg.train.device)),
@@ -213,7 +264,7 @@ def row_key(record: dict) -> tuple[str, str, str]:
 
 
 def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None,
-                        callbacks: Sequence[Callback] = ()):
+                        callbacks: Sequence[Callback] = (), sink: Sink | None = None):
     model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg),
                                                            callbacks)
     todo = expected_rows(entry, cfg) if todo is None else todo
@@ -232,8 +283,8 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
                    **decoding.get(decoder, {}), "examples": ev.examples}
-    if cfg.profile and cfg.train.seed == cfg.seed_list[0] and result.resumed_from < result.steps:
-        _profile(entry, cfg, base, model.charset)  # cost does not depend on the seed: once per model
+    if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
+        _profile(entry, cfg, base, model.charset, sink)
 
 
 def _evaluation_sets(cfg: SuiteConfig, test_set):
@@ -262,23 +313,24 @@ def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=
     return fields
 
 
-def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset) -> None:
-    """Append the model's profile rows (a fresh instance at the reference shape) to ``profiles.jsonl``; a
-    profiling failure is recorded in a row, never raised: the trained model's record stands."""
+def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset, sink: Sink | None = None) -> None:
+    """Write the model's profile rows (a fresh instance at the reference shape) to ``profiles.jsonl`` through
+    ``sink`` (default: appended under ``cfg.results_path``); a profiling failure is recorded in a row, never
+    raised: the trained model's record stands."""
     from .profile import PROFILES_FILE, suite_profile
 
     try:
         rows = suite_profile(entry.name, cfg.train, cfg.data.height, charset=charset, model_kwargs=dict(entry.kwargs))
     except Exception as e:
         rows = [{"kind": "profile", "model": entry.name, "status": "error", "error": f"{type(e).__name__}: {e}"}]
+    sink = sink or file_sink(cfg.results_path)
     for row in rows:
-        append_record(cfg.results_path / PROFILES_FILE,
-                      {**row, "suite": cfg.name, "dataset": cfg.data.name, "config_hash": base["config_hash"],
-                       "run_id": base["run_id"]})
+        sink(PROFILES_FILE, {**row, "suite": cfg.name, "dataset": cfg.data.name, "config_hash": base["config_hash"],
+                             "run_id": base["run_id"]})
 
 
 def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool,
-                                 todo=None, callbacks: Sequence[Callback] = ()):
+                                 todo=None, callbacks: Sequence[Callback] = (), sink: Sink | None = None):
     """A text-line detector: trained with the same recipe on a page dataset, scored with detection metrics
     (see ocrbench.pipeline.evaluate_detector); one record with ``task: detection``."""
     from .data.registry import dataset_info
@@ -297,8 +349,9 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
              **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device, cfg.train.precision)}]
 
 
-# task -> fn(entry, cfg, base_record, resume, progress, todo, callbacks) -> records, in the order they are
-# finished (a generator may yield each as soon as it is evaluated). Other tasks add theirs here.
+# task -> fn(entry, cfg, base_record, resume, progress, todo, callbacks, sink=None) -> run records, in the order
+# they are finished (a generator may yield each as soon as it is evaluated); ``sink`` takes any other records
+# (profile rows). Other tasks add theirs here.
 TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
 
 
@@ -322,30 +375,55 @@ def check_writable(folder: Path) -> None:
         raise UserError(f"cannot write results to {folder}: {e.strerror or e}; choose another --results") from None
 
 
-def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print) -> list[RunOutcome]:
-    """Run every (model, seed) job of ``cfg``; with ``resume``, rows already recorded are not produced again."""
+def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print,
+              executor: Executor | None = None) -> list[RunOutcome]:
+    """Run every (model, seed) job of ``cfg``; with ``resume``, rows already recorded are not produced again.
+    ``executor`` runs the jobs (default :func:`run_jobs`: here, one after the other)."""
+    return (executor or run_jobs)(plan_suite(cfg, resume), resume, progress, log)
+
+
+def plan_suite(cfg: SuiteConfig, resume: bool = True) -> list[Job]:
+    """Every (model, seed) job of ``cfg``, seed-major (an interrupted suite has every model at the first seed),
+    each with the rows it still owes: with ``resume``, those not yet recorded as ``ok``; else all."""
     if not cfg.models:
         raise UserError(f"suite {cfg.name!r} lists no models")
     for entry in cfg.models:  # fail fast on a typo before hours of training
         model_task(entry.name)
     done = recorded_rows(cfg.results_path) if resume else {}
-    outcomes, t0 = [], time.perf_counter()
-    for seed in cfg.seed_list:  # seed-major: an interrupted suite has every model at the first seed
+    jobs = []
+    for seed in cfg.seed_list:
         for entry in cfg.models:
-            job = with_seed(cfg, seed)
+            # the cost does not depend on the seed: profiled once per model (profile is no part of the run hash)
+            job = replace(with_seed(cfg, seed), profile=cfg.profile and seed == cfg.seed_list[0])
             todo = expected_rows(entry, job) - done.get(run_hash(entry, job), set())
-            tag = f"[{cfg.name}] {entry.name} seed {seed}"
-            if not todo:
-                log(f"{tag}: already recorded, skipped")
-                outcomes.append(RunOutcome(entry.name, "skipped", [], seed))
-                continue
-            outcome = run_model(entry, job, resume=resume, progress=progress, todo=todo)
-            log(f"{tag}: {_summary(outcome)}  [{time.perf_counter() - t0:.0f}s elapsed]")
-            outcomes.append(outcome)
+            jobs.append(Job(entry, job, frozenset(todo)))
+    return jobs
+
+
+def run_jobs(jobs: Sequence[Job], resume: bool = True, progress: bool = True, log=print) -> list[RunOutcome]:
+    """The in-process executor: each job in turn, its rows appended as each is evaluated."""
+    outcomes, t0 = [], time.perf_counter()
+    for job in jobs:
+        if not job.todo:
+            outcomes.append(skip_job(job, log))
+            continue
+        outcome = run_model(job.entry, job.cfg, resume=resume, progress=progress, todo=set(job.todo))
+        log_outcome(log, job, outcome, t0)
+        outcomes.append(outcome)
     return outcomes
 
 
-def _summary(outcome: RunOutcome) -> str:
+def skip_job(job: Job, log) -> RunOutcome:
+    log(f"{job.tag}: already recorded, skipped")
+    return RunOutcome(job.entry.name, "skipped", [], job.seed)
+
+
+def log_outcome(log, job: Job, outcome: RunOutcome, t0: float) -> None:
+    """The one line a finished job gets, with the time since the suite started (``t0``, perf_counter)."""
+    log(f"{job.tag}: {summary_line(outcome)}  [{time.perf_counter() - t0:.0f}s elapsed]")
+
+
+def summary_line(outcome: RunOutcome) -> str:
     first = outcome.records[0] if outcome.records else {}
     if outcome.status != "ok":
         return f"failed  {first.get('error')}"

@@ -76,3 +76,35 @@ def test_per_model_overrides_are_validated():
     bad = load_suite(None, {"models": [{"name": "crnn", "data": {"hieght": 48}}]})
     with pytest.raises(ConfigError, match=r"models\.crnn\.data\.hieght"):
         for_model(bad.models[0], bad)
+
+
+
+IDENTITY = {"name", "data.name"}  # what a suite is about is said even where it equals the default
+
+
+def _restated_defaults(data: dict, cls, where: str = "") -> list[str]:
+    """Dotted names of the values in ``data`` equal to the code default of their field in dataclass ``cls``."""
+    import dataclasses
+
+    sections = {f.name: f.default_factory for f in dataclasses.fields(cls)
+                if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    found = []
+    for key, value in data.items():
+        if key in sections and isinstance(value, dict):
+            found += _restated_defaults(value, sections[key], f"{where}{key}.")
+        elif (f"{where}{key}" not in IDENTITY and type(value) is type(defaults[key])
+              and value == defaults[key]):
+            found.append(f"{where}{key}: {value!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
+def test_shipped_configs_state_only_what_differs_from_the_code_defaults(path):
+    """Each default lives in one place, the dataclasses: a suite file that restates one would hide a later
+    change of the default (the issue's "YAMLs state only what differs")."""
+    from ocrbench.config import read_yaml
+
+    data = read_yaml(path)
+    data.pop("models", None)  # entries' per-model overrides are differences by construction
+    assert _restated_defaults(data, SuiteConfig) == []

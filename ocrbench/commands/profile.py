@@ -21,15 +21,22 @@ def register(sub) -> None:
                    help="registry name, wildcard ('crnn*'), 'all' (every recognizer but *_tiny) or timm:NAME; "
                         "repeatable or comma-separated")
     p.add_argument("--mode", default="infer,train", help="infer, train or both (comma-separated; default both)")
-    p.add_argument("--batch-size", default="32",
-                   help="lines per step (backed off on CUDA out-of-memory), or 'sweep': double from 1 while "
+    p.add_argument("--batch-size", default=None,
+                   help="lines per step (default 32; backed off on CUDA out-of-memory), or 'sweep': double from 1 while "
                         "throughput improves by >= 5%% and report the best batch beside the batch-1 latency")
     p.add_argument("--max-batch", type=int, help="largest batch a sweep tries (default 1024)")
     p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
                    help="also time the step with torch.compile (mode: default, reduce-overhead, max-autotune, "
                         "max-autotune-no-cudagraphs); the row shows both throughputs and the compile time")
-    p.add_argument("--precision", default="fp32",
-                   help=f"one or more of {', '.join(PRECISIONS)}, comma-separated (bf16/fp16 are n/a on CPU)")
+    p.add_argument("--data-share", nargs="?", const="quick", default=None, metavar="SUITE",
+                   help="training rows also run the recipe's training loop on SUITE's real training data "
+                        "(default quick; its data height unless --height) and report the share of step time "
+                        "spent waiting for batches, with the loader's num_workers")
+    p.add_argument("--workers", default=None, metavar="N|auto",
+                   help="DataLoader workers of the --data-share measurement (default: the suite's train.num_workers)")
+    p.add_argument("--precision",
+                   help=f"one or more of {', '.join(PRECISIONS)}, comma-separated (default fp32, the recipe's; "
+                        "bf16/fp16 are n/a on CPU)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (model and input)")
     p.add_argument("--grad-checkpointing", nargs="?", const="on", default="off", choices=["off", "on", "both"],
                    help="checkpoint the model's stages in training; 'both' profiles with and without")
@@ -37,8 +44,8 @@ def register(sub) -> None:
     p.add_argument("--height", type=int, help="line height (default: the model's input height; 224 for timm)")
     p.add_argument("--width", default=None,
                    help="line width(s), comma-separated buckets (default: 16 x height, the reference shape)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps per row (default 10)")
-    p.add_argument("--iters", type=int, default=40, help="timed steps per row (default 40)")
+    p.add_argument("--warmup", type=int, help="untimed steps per row (default: the method's, 10)")
+    p.add_argument("--iters", type=int, help="timed steps per row (default: the method's, 40)")
     p.add_argument("--max-seconds", type=float, help="stop timing a row after this long (at least 5 steps)")
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); recorded in every row")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms per shape")
@@ -60,12 +67,32 @@ def _batch_options(args) -> dict:
     """ProfileSpec fields of ``--batch-size N|sweep`` and ``--max-batch``."""
     from ..profile.sweep import SWEEP_MAX_BATCH
 
+    if args.batch_size is None:
+        return {}  # ProfileSpec's default
     if args.batch_size == "sweep":
         return {"sweep": True, "max_batch": args.max_batch or SWEEP_MAX_BATCH}
     try:
         return {"batch_size": int(args.batch_size)}
     except ValueError:
         raise UserError(f"--batch-size takes a number or 'sweep', got {args.batch_size!r}") from None
+
+
+def _given(**options) -> dict:
+    """The options the user gave; the others keep ProfileSpec's defaults (one place for each)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _workers(args) -> int | str | None:
+    """``--workers N|auto``, which only the data-share measurement uses."""
+    if args.workers is None or args.workers == "auto":
+        value = args.workers
+    elif args.workers.isdigit():
+        value = int(args.workers)
+    else:
+        raise UserError(f"--workers takes a number >= 0 or 'auto', got {args.workers!r}")
+    if value is not None and not args.data_share:
+        raise UserError("--workers sets the loader of the --data-share measurement: add --data-share")
+    return value
 
 
 def handle(args) -> dict:
@@ -77,22 +104,27 @@ def handle(args) -> dict:
     names = expand_models(_split(args.model))
     batch = _batch_options(args)
     modes = ["infer", "train"] if args.mode == "both" else _split(args.mode)
-    precisions = _split(args.precision)
+    precisions = _split(args.precision) if args.precision else [ProfileSpec.precision]
     checkpointing = {"off": [False], "on": [True], "both": [False, True]}[args.grad_checkpointing]
     widths = [int(w) for w in _split(args.width)] if args.width else [None]
     if args.threads:
         torch.set_num_threads(args.threads)
+    height, workers = args.height, _workers(args)
+    if args.data_share:  # a bad suite name fails here, before any model is profiled
+        from ..profile.loader import suite_for_data_share
+
+        height = height or suite_for_data_share(args.data_share, None, workers).data.height
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     specs = [ProfileSpec(mode=mode, precision=precision, channels_last=args.channels_last,
-                         grad_checkpointing=ckpt and mode == "train", warmup=args.warmup, iters=args.iters,
-                         max_seconds=args.max_seconds, compile=args.compile, **batch)
+                         grad_checkpointing=ckpt and mode == "train", max_seconds=args.max_seconds, compile=args.compile, data_share=args.data_share,
+                         data_workers=workers, **batch, **_given(warmup=args.warmup, iters=args.iters))
              for mode, precision, ckpt in itertools.product(modes, precisions, checkpointing)
              if not (ckpt and mode == "infer")]  # checkpointing only changes training
     if not specs:
         raise UserError("nothing to profile: check --mode")
     rows = []
     for name, width in itertools.product(names, widths):
-        rows += profile_model(name, specs, device=args.device, height=args.height, width=width,
+        rows += profile_model(name, specs, device=args.device, height=height, width=width,
                               count_macs=not args.no_flops, cross_check_flops=args.cross_check_flops)
     if not args.no_save:
         for row in rows:
@@ -139,6 +171,7 @@ def format_rows(rows: list[dict]) -> str:
 
     compiled = any(r.get("compile_mode") for r in rows)
     swept = any(r.get("sweep_points") for r in rows)
+    loaded = any(r.get("data_share_suite") or r.get("data_share_error") for r in rows)
     table = []
     for r in rows:
         macs = r.get("macs_per_line_train" if r.get("mode") == "train" else "macs_per_line_infer")
@@ -153,17 +186,28 @@ def format_rows(rows: list[dict]) -> str:
         cells += [_memory(r), _fmt(r.get("mfu"), ".1%")]
         if compiled:
             cells += _compiled_cells(r)
+        if loaded:
+            cells += _data_share_cells(r)
         table.append(cells + [_status(r)[:100]])
     headers = ["model", "mode", "precision", "ckpt", "best batch" if swept else "batch", "HxW", "GMACs/line",
                "GFLOPs/line", "step ms (median ± IQR/2)", "lines/s"]
     headers += ["ms @ batch 1"] if swept else []
     headers += ["memory", "MFU"]
     headers += ["compiled lines/s", "speed-up", "compile s", "compiled MFU"] if compiled else []
+    headers += ["data wait", "workers", "lines/s with loader"] if loaded else []
     return tabulate(table, headers=headers + ["status"], tablefmt="github", disable_numparse=True) + "\n" + _note(
-        compiled, swept)
+        compiled, swept, loaded)
 
 
-def _note(compiled: bool, swept: bool) -> str:
+def _data_share_cells(r: dict) -> list[str]:
+    """data-wait share, loader workers, training lines/s with real batches (or the measurement's error)."""
+    if r.get("data_share_error"):
+        return [f"failed: {r['data_share_error'][:80]}", "", ""]
+    return [_fmt(r.get("data_wait_share"), ".1%"), _fmt(r.get("data_share_workers"), "d"),
+            _fmt(r.get("data_lines_per_s"), ".1f")]
+
+
+def _note(compiled: bool, swept: bool, loaded: bool = False) -> str:
     note = ("GMACs = 10^9 multiply-accumulates (FLOPs = 2 x MACs), counted at the dispatcher (FlopCounterMode); "
             "lines/s = batch / median step time; memory: CUDA peak allocated, or on CPU the activations saved "
             "for backward; MFU (GPU only) counts the model's FLOPs, training = 3 x forward: recomputation "
@@ -174,6 +218,12 @@ def _note(compiled: bool, swept: bool) -> str:
     if compiled:
         note += ("\ncompiled: the same step with predict / the loss under torch.compile, at the same batch; "
                  "compile s = wall time of the first compiled step (tracing, code generation and that step)")
-    note += ("\nno data-loading column: steps take batches built before the timed region; training runs record "
-             "the share of step time spent waiting for data (data_wait_share)")
+    if loaded:
+        note += ("\ndata wait: the recipe's training loop on the suite's real training lines (loader, augmentation, "
+                 "collate, num_workers as shown), warm-up steps excluded: the share of step time spent waiting for "
+                 "the next batch; lines/s with loader is that loop's speed (real line widths, not HxW)")
+    else:
+        note += ("\nno data-loading column: steps take batches built before the timed region (--data-share "
+                 "measures it); training runs record the share of step time spent waiting for data "
+                 "(data_wait_share)")
     return note

@@ -7,6 +7,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from ..executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
 from ..records import RUNS_FILE, atomic_write_text
 from ..report import compare_folders, compare_markdown, write_report
 from ..suite import run_suite
@@ -21,6 +22,19 @@ def register(sub) -> None:
     p.add_argument("--results", help="folder for runs.jsonl and the leaderboard (default: local/<suite>)")
     p.add_argument("--no-resume", action="store_true", help="rerun models already recorded")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    ray = p.add_argument_group(f"running jobs in parallel (--executor ray; {INSTALL_RAY})")
+    ray.add_argument("--executor", choices=EXECUTORS, default="sequential",
+                     help="sequential (default): one job after the other in this process; ray: every (model, "
+                          "seed) job a Ray task with a GPU (or --cpus-per-job CPUs) of its own, queued when "
+                          "there are more jobs than devices")
+    ray.add_argument("--address", help="Ray cluster to run on (`ray start --head` prints it; auto: the one on "
+                                       "this machine); default: a local Ray instance for this run. On a cluster, "
+                                       "runs_dir must be a shared filesystem at the same path on every node")
+    ray.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    ray.add_argument("--cpus-per-job", type=int, help=f"CPUs (and torch threads) each job reserves (default: {CPUS_PER_JOB})")
+    ray.add_argument("--max-retries", type=int,
+                     help=f"times Ray reruns a job whose worker died (default: {MAX_RETRIES}: a failed row; "
+                          "rerunning the suite resumes the job from its checkpoint)")
     add_overrides(p)
     add_json(p)
     p.set_defaults(handler=handle)
@@ -28,9 +42,11 @@ def register(sub) -> None:
 
 def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results})
+    executor = make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
+                             cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
     t0 = time.perf_counter()
     log = (lambda *_: None) if args.json else partial(print, flush=True)  # a log file sees each model at once
-    outcomes = run_suite(cfg, resume=not args.no_resume, progress=not args.quiet, log=log)
+    outcomes = run_suite(cfg, resume=not args.no_resume, progress=not args.quiet, log=log, executor=executor)
     written = write_report(cfg.results_path)
     seconds = time.perf_counter() - t0
     failed = sorted({o.model for o in outcomes if o.status == "failed"})

@@ -29,6 +29,11 @@ from .registry import register_model
 from .seq2seq import Seq2SeqRecognizer
 
 
+# 2: token embeddings initialised at std dim^-0.5 (CNNTransformer._init_embedding); runs of version 1 are
+# another model
+CNN_TRANSFORMER_VERSION = 2
+
+
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B, L, D) → (B, H, L, D/H)."""
     B, L, D = x.shape
@@ -133,6 +138,17 @@ class CNNTransformer(Seq2SeqRecognizer):
         self.register_buffer("prior_slopes", slopes, persistent=False)
         self.has_prior = bool(slopes.any())  # a Python bool: testing the buffer syncs the device per call
         self.frames_per_char = 0.45 * input_height / self.info.output_stride
+        self._init_embedding()
+
+    def _init_embedding(self) -> None:
+        """Token embeddings of std dim^-0.5, which ``_embed``'s sqrt(dim) scale brings to the size of the
+        sinusoidal positions (Vaswani et al.). nn.Embedding's N(0, 1) made them sqrt(dim) (11x) larger, the
+        positions were drowned, and the decoder was slow to learn where in the line it was: the quick suite's
+        seed-0 test CER fell from 0.158 to 0.092 with this init. Last in ``__init__``, so the other layers'
+        initial weights stay those of the same seed."""
+        nn.init.normal_(self.embedding.weight, std=self.dim**-0.5)
+        with torch.no_grad():
+            self.embedding.weight[self.embedding.padding_idx].zero_()
 
     def cross_mask(self, memory: dict, positions: torch.Tensor) -> torch.Tensor:
         """Cross-attention mask for decoder ``positions``: bool (B, 1, 1, T) without a prior, else the float
@@ -206,7 +222,7 @@ class CNNTransformer(Seq2SeqRecognizer):
         return self.head(self.dec_norm(x))[:, 0], new
 
 
-@register_model
+@register_model(version=CNN_TRANSFORMER_VERSION)
 def cnn_transformer(charset: Charset, **kwargs) -> CNNTransformer:
     """ResNet (8 blocks) + 2 Transformer encoder layers, 4-layer decoder of width 256 (GPU-sized)."""
     return CNNTransformer(charset, **{"widths": (32, 64, 128, 256), "depths": (2, 2, 2, 2),
@@ -214,7 +230,7 @@ def cnn_transformer(charset: Charset, **kwargs) -> CNNTransformer:
                                       "enc_layers": 2, "dec_layers": 4, "mlp_ratio": 4, **kwargs})
 
 
-@register_model
+@register_model(version=CNN_TRANSFORMER_VERSION)
 def cnn_transformer_small(charset: Charset, **kwargs) -> CNNTransformer:
     """CNN-Transformer for CPU budgets (the quick suite): 4 blocks, 1 encoder and 2 decoder layers of width 128.
     With an auxiliary CTC loss (weight 0.3): in a few hundred steps the decoder alone stays in the phase where it
@@ -225,7 +241,7 @@ def cnn_transformer_small(charset: Charset, **kwargs) -> CNNTransformer:
     return CNNTransformer(charset, **{"ctc_weight": 0.3, "dropout": 0.0, **kwargs})
 
 
-@register_model
+@register_model(version=CNN_TRANSFORMER_VERSION)
 def cnn_transformer_tiny(charset: Charset, **kwargs) -> CNNTransformer:
     """Tiny CNN-Transformer for tests."""
     return CNNTransformer(charset, **{"widths": (8, 16, 16, 32), "dim": 32, "heads": 2, "enc_layers": 1,

@@ -34,16 +34,20 @@ class DuplicateModelError(ValueError):
     """Two entry functions claim the same model name."""
 
 
-def register_model(fn: Callable | None = None, *, task: str = "recognition"):
+def register_model(fn: Callable | None = None, *, task: str = "recognition", version: int = 1):
     """Register ``fn`` under its ``__name__``; use bare (recognizers) or as
-    ``@register_model(task="detection")``. Registering a name twice is an error."""
+    ``@register_model(task="detection")``. Registering a name twice is an error.
+
+    ``version``: raise it when a change to the model's code or defaults changes what it learns. It is part of
+    every run's identity (from 2 on; version 1 leaves the hash as it was), so results of the old code are
+    neither resumed nor counted as done, and are never averaged with the new."""
 
     def wrap(fn: Callable) -> Callable:
         name = fn.__name__
         if name in _ENTRIES:
             raise DuplicateModelError(f"model {name!r} of {fn.__module__} is already registered "
                                       f"(by {_MODULES[name]}): give one of them another name")
-        fn.task = task
+        fn.task, fn.version = task, version
         _ENTRIES[name] = fn
         _MODULES[name] = fn.__module__
         return fn
@@ -98,6 +102,11 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
 
 def model_task(name: str) -> str:
     return _get(name).task
+
+
+def model_version(name: str) -> int:
+    """The registered version of model ``name`` (see :func:`register_model`)."""
+    return _get(name).version
 
 
 def _get(name: str) -> Callable:

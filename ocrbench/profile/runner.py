@@ -36,7 +36,7 @@ from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activati
 from .mfu import mfu, peak_flops
 from .sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .timing import time_steps
-from .workloads import TIMM_PREFIX, Workload, make_workload
+from .workloads import TIMM_PREFIX, RecognizerWorkload, Workload, make_workload
 
 MODES = ("infer", "train")
 CPU_AUTOCAST_NA = "bf16/fp16 autocast is not timed on a CPU (LSTMs fail or run ~75x slower there)"
@@ -61,6 +61,8 @@ class ProfileSpec:
     compile: str | None = None
     sweep: bool = False
     max_batch: int = SWEEP_MAX_BATCH
+    data_share: str | None = None  # training rows: also measure the data-loading share on this suite's data
+    data_workers: int | str | None = None  # its DataLoader workers (None: the suite's train.num_workers)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -207,6 +209,8 @@ def _profile_row(workload: Workload, spec: ProfileSpec, dev: torch.device, macs:
         row = {**base, "status": "ok", **measured}
         if spec.compile:
             row.update(_measure_compiled(workload, spec, dev, row["batch_size"]))
+        if spec.data_share and spec.mode == "train":
+            row.update(_measure_data_share(workload, spec, dev, row["batch_size"]))
         if dev.type == "cuda":
             from ..records import device_name
 
@@ -278,6 +282,21 @@ def _measure_compiled(workload: Workload, spec: ProfileSpec, dev: torch.device, 
         return {"compile_mode": spec.compile, "compile_error": f"{type(e).__name__}: {e}"}
     return time_compiled(lambda wrap: _make_step(workload, spec, dev, batch, wrap), spec.compile, dev, batch_size,
                          spec.warmup, spec.iters, spec.max_seconds, spec.min_iters)
+
+
+def _measure_data_share(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int) -> dict:
+    """The share of training step time spent waiting for real batches (:mod:`ocrbench.profile.loader`);
+    a failure is that column's error, the timed numbers stand."""
+    from .loader import measure_data_share, suite_for_data_share
+
+    if not isinstance(workload, RecognizerWorkload):
+        return {"data_share_error": "n/a: only line recognizers train on the suite's data"}
+    try:
+        suite = suite_for_data_share(spec.data_share, workload.height, spec.data_workers)
+        return measure_data_share(workload.model, suite, dev, batch_size, spec.precision, spec.grad_checkpointing,
+                                  spec.warmup, spec.iters)
+    except Exception as e:  # the CLI checked the suite name first: this is a training failure
+        return {"data_share_error": f"{type(e).__name__}: {e}"}
 
 
 def _measure(workload: Workload, spec: ProfileSpec, dev: torch.device, batch_size: int) -> dict:
