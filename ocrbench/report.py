@@ -223,7 +223,9 @@ def _recipe(group: pd.DataFrame) -> str:
         v = first.get(c)
         return "?" if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if isinstance(v, float) and
                                                                                v.is_integer() else v)
-    return f"{val('steps')} steps of batch {val('batch_size')}, {val('precision')}, torch {val('torch')}, git {val('git')}"
+    revisions = sorted({str(v) for v in group["git"].dropna()}) if "git" in group else []
+    git = ", ".join(revisions) if revisions else "?"  # rows made by different commits say so, not just the first's
+    return f"{val('steps')} steps of batch {val('batch_size')}, {val('precision')}, torch {val('torch')}, git {git}"
 
 
 def _fmt(v, spec: str, blank: str = "") -> str:

@@ -11,6 +11,12 @@ from .data.base import LineCollator
 from .errors import UserError
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask (taskset, SLURM and container CPU sets narrow it),
+    not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from . import distributed
 from .callbacks import Callback
 from .config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash, for_model, to_dict
 from .data.charset import Charset
@@ -81,11 +82,14 @@ Executor = Callable[[Sequence[Job], bool, bool, Callable[..., None]], list[RunOu
 def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
     evaluation sets, suite name or paths: those change no weights). A model's registered version is part of
-    it from 2 on (version 1 runs keep the identity they had before versions existed)."""
+    it from 2 on (version 1 runs keep the identity they had before versions existed), and so is the number of
+    data-parallel processes from 2 on: their per-process BatchNorm statistics make a slightly different model,
+    whose rows must not be averaged with, or resumed as, the one-process run's."""
     cfg = for_model(entry, cfg)
-    version = model_version(entry.name)
+    version, world = model_version(entry.name), distributed.env_world_size()
     return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train),
-                       *([{"model_version": version}] if version != 1 else []))
+                       *([{"model_version": version}] if version != 1 else []),
+                       *([{"world_size": world}] if world > 1 else []))
 
 
 # TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
@@ -168,6 +172,7 @@ def job_identity(entry: ModelEntry, cfg: SuiteConfig) -> dict:
         "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "grad_checkpointing": cfg.train.grad_checkpointing, "compile": cfg.train.compile,
         "deterministic": cfg.train.deterministic, "model_version": model_version(entry.name),
+        "world_size": distributed.env_world_size(),
     }
 
 

@@ -3,7 +3,7 @@ augmentation, batch order and budget. The harness only uses the model contract (
 
 from __future__ import annotations
 
-import os
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .callbacks import Callback
 from .config import TrainConfig
 from .data.augment import augment_line
@@ -20,7 +21,7 @@ from .data.base import LineSample
 from .errors import UserError
 from .progress import progress_bar
 from .records import atomic_write
-from .runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync
+from .runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync, usable_cores
 from .schedule import one_cycle_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -28,6 +29,8 @@ CHECKPOINT = "checkpoint.pt"
 # second at which the validation CER fell to or below each.
 CER_TARGETS = (0.5, 0.2, 0.1, 0.05)
 DROPOUT_SEED_OFFSET = 7_777  # the dropout stream's seed is train.seed + this (model init uses train.seed)
+# data-parallel rank r > 0 adds r times this to its dropout seed: its own stream, far from other seeds' streams
+RANK_SEED_STRIDE = 1_000_003
 HISTORY_EVERY = 10  # steps between points of the recorded training curve (loss, learning rate)
 
 
@@ -40,12 +43,16 @@ class BatchOrder:
 
     Starting at ``start_step`` reproduces exactly the batches an uninterrupted run would have drawn.
     Yields lists of ``(index, draw)`` keys; ``draw`` (the running sample count) seeds augmentation.
+    With ``world`` > 1 processes, ``batch_size`` is the global batch and process ``rank`` gets its shard of
+    each (:func:`ocrbench.distributed.shard`): together the ranks see exactly the one-process batches.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0):
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1):
         if n < batch_size:
             raise UserError(f"the training split has {n} lines, fewer than the batch size {batch_size}")
+        distributed.check_batch_split(batch_size, world)
         self.n, self.batch_size, self.seed, self.start_step = n, batch_size, seed, start_step
+        self.rank, self.world = rank, world
         self.per_epoch = n // batch_size  # drop the ragged last batch: every step sees batch_size lines
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
@@ -54,7 +61,8 @@ class BatchOrder:
             epoch, k = divmod(step, self.per_epoch)
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
             idx = order[k * self.batch_size:(k + 1) * self.batch_size]
-            yield [(int(i), step * self.batch_size + j) for j, i in enumerate(idx)]
+            keys = [(int(i), step * self.batch_size + j) for j, i in enumerate(idx)]
+            yield distributed.shard(keys, self.rank, self.world) if self.world > 1 else keys
             step += 1
 
 
@@ -124,6 +132,7 @@ class TrainResult:
     val_curve: list = field(default_factory=list)
     data_wait: float = 0.0
     history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps
+    world_size: int = 1  # data-parallel processes that trained it (the loss is their mean)
 
     @property
     def data_wait_share(self) -> float:
@@ -140,13 +149,17 @@ class TrainResult:
         return out
 
 
-def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str) -> None:
-    """Atomic (a crash mid-write never leaves a broken checkpoint, nor a temp file)."""
+def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str,
+                    rank_rng: list[dict] | None = None) -> None:
+    """Atomic (a crash mid-write never leaves a broken checkpoint, nor a temp file). ``rank_rng``: every
+    data-parallel rank's RNG states (:func:`ocrbench.distributed.gather_rng_states`)."""
     checkpoint = {"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                   "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
                   "config_hash": config_hash, "rng": torch.get_rng_state(),
                   # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
                   "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    if rank_rng is not None:
+        checkpoint["rank_rng"] = rank_rng
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
@@ -206,9 +219,17 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     is) is called every ``cfg.eval_every`` steps and at the end, outside the timed steps, for the
     time-to-accuracy figures. ``callbacks`` (:class:`~ocrbench.callbacks.Callback`) observe the run outside
     the timed steps (TensorBoard, feature-map snapshots). Raises :class:`TrainingDiverged` on a non-finite loss.
+
+    In a torchrun process group (:mod:`ocrbench.distributed`) every rank calls this with the same arguments:
+    ``cfg.batch_size`` is the global batch, each rank trains on its shard through DistributedDataParallel,
+    and only rank 0 validates, runs ``callbacks``, shows progress and writes checkpoints; all ranks resume
+    from the same checkpoint. BatchNorm statistics are per rank (rank 0's are saved).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = distributed.rank(), distributed.world_size()
+    if rank:  # one writer and one observer: rank 0
+        progress, validate, callbacks = False, None, ()
     device = resolve_device(cfg.device)
     set_matmul_precision(device, cfg.precision)
     set_deterministic(cfg.deterministic)
@@ -219,16 +240,16 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     state = TrainState(total_steps=cfg.steps)
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
-        state = _restore(ckpt_path, model, optimizer, scaler, config_hash)
+        state = _restore(ckpt_path, model, optimizer, scaler, config_hash, _dropout_seed(cfg.seed, rank))
     else:  # the dropout stream starts from the seed, whatever ran before in this process
-        torch.manual_seed(cfg.seed + DROPOUT_SEED_OFFSET)
+        torch.manual_seed(_dropout_seed(cfg.seed, rank))
     start_step = state.step
     if state.finished:
         return _result(state, cfg, start_step)
 
     workers = resolve_workers(cfg.num_workers, device)
     loader = DataLoader(_training_view(model, train_set, cfg),
-                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step),
+                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step, rank, world),
                         collate_fn=_collate_fn(model), num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=device.type == "cuda",
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
@@ -239,15 +260,21 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
                        desc=f"train {model.name}")
     batches = iter(loader)
-    loss_fn = torch.compile(model.loss, dynamic=True) if cfg.compile else model.loss  # lines vary in width
+    loss_fn = _loss_function(model, cfg, world)
     while state.step < state.total_steps:
         t0 = time.perf_counter()
         batch = next(batches).to(device, non_blocking=True)
         state.data_wait += time.perf_counter() - t0
-        loss = _train_step(model, loss_fn, batch, optimizer, scaler, cfg, state, device)
+        # with several ranks the finiteness check waits for agree(): a rank raising alone would leave the
+        # others blocked in their gradient all-reduce until torchrun tears the group down, with no record
+        loss = _train_step(model, loss_fn, batch, optimizer, scaler, cfg, state, device, check_finite=world == 1)
         sync(device)
         state.elapsed += time.perf_counter() - t0
         state.step += 1
+        stop = bool(cfg.max_minutes) and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps
+        loss, stop = distributed.agree(loss, stop)  # the same loss and stop on every rank; no-op in one process
+        if not math.isfinite(loss):  # every rank raises together; rank 0's suite records the failure
+            raise TrainingDiverged(_diverged_message(loss, state.step - 1, cfg) + f" (mean over {world} processes)")
         lr = optimizer.param_groups[0]["lr"]
         if state.step % HISTORY_EVERY == 0 or state.step == state.total_steps:
             state.history.append((state.step, round(loss, 5), float(f"{lr:.4g}")))
@@ -255,34 +282,48 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
             cb.on_step(model, state, loss, lr)
         if validate is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
             _validate(model, validate, state, callbacks)
-        if cfg.max_minutes and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps:
-            state.truncated = True  # the safety limit: the run is kept, marked, and never ranked
+        if stop:
+            state.truncated = True  # the max_minutes safety limit: the run is kept, marked, and never ranked
             break
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}",
                         lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
         if state.step % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+            rank_rng = distributed.gather_rng_states()  # a collective: every rank, before rank 0 writes
+            if rank == 0:
+                save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash, rank_rng)
     bar.close()
     if validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
         _validate(model, validate, state, callbacks)
     state.finished = True
-    save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+    if rank == 0:
+        save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
     for cb in callbacks:
         cb.on_train_end(model, state)
     return _result(state, cfg, start_step)
 
 
+def _dropout_seed(seed: int, rank: int) -> int:
+    """Seed of a rank's dropout stream (rank 0's is the one-process run's)."""
+    return seed + DROPOUT_SEED_OFFSET + RANK_SEED_STRIDE * rank
+
+
+def _loss_function(model, cfg: TrainConfig, world: int) -> Callable:
+    """``model.loss``, through DistributedDataParallel with several ranks, compiled with ``cfg.compile``."""
+    loss_fn = distributed.data_parallel_loss(model) if world > 1 else model.loss
+    return torch.compile(loss_fn, dynamic=True) if cfg.compile else loss_fn  # lines vary in width
+
+
 def resolve_workers(num_workers: int | str, device: torch.device) -> int:
-    """``"auto"``: no workers on a CPU, where they would take cores from the model's own threads (the quick
-    suite's loader waits were 3-4% of step time in the main process on 2 cores); on a GPU, the CPU cores
-    this process may use per visible GPU, less one for the main process, at most 8."""
+    """``"auto"``: no workers on a CPU, where they take cores from the model's own threads (measured on 2
+    cores, docs/profiling.md: one worker cut the quick models' data wait from 5-9% to 1-4% and their training
+    speed by 7-23%); on a GPU, the CPU cores this process may use per visible GPU, less one for the main
+    process, at most 8."""
     if num_workers != "auto":
         return int(num_workers)
     if device.type != "cuda":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores // max(1, torch.cuda.device_count()) - 1))
+    return max(1, min(8, usable_cores() // max(1, torch.cuda.device_count()) - 1))
 
 
 def _validate(model, validate: Callable[[], float], state: TrainState, callbacks: Sequence[Callback] = ()) -> None:
@@ -296,19 +337,24 @@ def _validate(model, validate: Callable[[], float], state: TrainState, callbacks
 
 def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult:
     return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step,
-                       state.truncated, list(state.val_curve), state.data_wait, list(state.history))
+                       state.truncated, list(state.val_curve), state.data_wait, list(state.history),
+                       distributed.world_size())
 
 
-def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device) -> float:
+def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device,
+                check_finite: bool = True) -> float:
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * one_cycle_factor(state.step, state.total_steps, cfg.pct_start)
     with autocast(device, cfg.precision):
         loss = loss_fn(batch)
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"loss is {loss.item()} at step {state.step}: training stopped "
-                               f"(try a lower lr than {cfg.lr}, or fp32)")
+    if check_finite and not torch.isfinite(loss):
+        raise TrainingDiverged(_diverged_message(loss.item(), state.step, cfg))
     optimizer_step(model, loss, optimizer, scaler, cfg.grad_clip)
     return loss.item()
+
+
+def _diverged_message(loss: float, step: int, cfg: TrainConfig) -> str:
+    return f"loss is {loss} at step {step}: training stopped (try a lower lr than {cfg.lr}, or fp32)"
 
 
 def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: float) -> None:
@@ -326,7 +372,7 @@ def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: floa
         optimizer.step()
 
 
-def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainState:
+def _restore(path: Path, model, optimizer, scaler, config_hash: str, rank_seed: int | None = None) -> TrainState:
     ckpt = load_checkpoint(path)
     if config_hash and ckpt.get("config_hash") and ckpt["config_hash"] != config_hash:
         raise UserError(f"{path} was written under a different configuration (hash {ckpt['config_hash']}, "
@@ -338,7 +384,20 @@ def _restore(path: Path, model, optimizer, scaler, config_hash: str) -> TrainSta
     torch.set_rng_state(ckpt["rng"])
     if ckpt.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    if distributed.world_size() > 1:
+        _restore_rank_rng(ckpt.get("rank_rng"), rank_seed)
     return TrainState(**ckpt["state"])
+
+
+def _restore_rank_rng(states: list[dict] | None, rank_seed: int | None) -> None:
+    """This rank's dropout stream from a data-parallel checkpoint. A checkpoint of another world size (or of
+    a one-process run) has none for this rank: ranks > 0 then start a fresh stream from ``rank_seed`` rather
+    than copy rank 0's (the run goes on correctly, but is no longer bit-exact with an uninterrupted one)."""
+    rank, world = distributed.rank(), distributed.world_size()
+    if states is not None and len(states) == world:
+        distributed.set_rng_state(states[rank])
+    elif rank > 0 and rank_seed is not None:
+        torch.manual_seed(rank_seed)
 
 
 def _last_loss(state: TrainState) -> float:

@@ -95,6 +95,20 @@ def test_the_safety_limit_is_not_part_of_the_configuration():
     assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
 
 
+def test_a_new_model_version_is_a_new_identity(monkeypatch):
+    """A model whose code changed what it learns (version raised) gets new run hashes: its old rows are neither
+    resumed nor counted as done. Version 1 leaves the hash as it was before versions existed."""
+    from ocrbench.config import config_hash
+    from ocrbench.models import registry
+    from ocrbench.suite import run_hash, train_identity
+
+    cfg, entry = load_suite(None), ModelEntry("line_cnn_tiny")
+    before = run_hash(entry, cfg)
+    assert before == config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
+    monkeypatch.setattr(registry._ENTRIES["line_cnn_tiny"], "version", 2)
+    assert run_hash(entry, cfg) != before
+
+
 def test_observers_write_their_files_and_change_no_identity(tmp_path):
     from ocrbench.config import ObserveConfig
     from ocrbench.diagnostics.features import FEATURE_HISTORY, FeatureHistory

@@ -163,7 +163,7 @@ def test_compile_wraps_the_loss_and_auto_workers_resolve(rendered_lines, tmp_pat
     assert train_mod.resolve_workers("auto", torch.device("cpu")) == 0
     assert train_mod.resolve_workers(3, torch.device("cpu")) == 3
     monkeypatch.setattr(train_mod.torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(train_mod.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    monkeypatch.setattr(train_mod, "usable_cores", lambda: 16)
     assert train_mod.resolve_workers("auto", torch.device("cuda")) == 7
 
 
@@ -178,3 +178,15 @@ def test_deterministic_mode_is_set_for_the_run_and_changes_no_cpu_result(rendere
             assert torch.equal(p, q), name  # a CPU run is bit-reproducible either way
     finally:
         train_mod.set_deterministic(False)
+
+
+def test_usable_cores_follow_the_affinity_mask_not_the_machine(monkeypatch):
+    """A job given 2 cores of 16 (taskset, SLURM, a Ray task's container) must size its pools to 2."""
+    import os
+
+    from ocrbench.data.cache import pool_size
+    from ocrbench.runtime import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert usable_cores() == 2 and pool_size(10_000, parallel_min=100) == 2 and pool_size(10, 100) == 1

@@ -27,7 +27,7 @@ def register(sub) -> None:
     check = dsub.add_parser("check", help="validate a user-supplied dataset folder (files, counts per split)")
     check.add_argument("name", help="dataset name (iam, emnist, emnist-lines, alto, pagexml) or kind:PATH")
     check.add_argument("--root", help="the dataset folder")
-    check.add_argument("--splits", default="aachen", help="iam: split convention to count (aachen, large or a folder)")
+    check.add_argument("--splits", help="iam: split convention to count (aachen, the default; large; or a folder)")
     check.add_argument("--download", action="store_true", help="emnist: let torchvision download EMNIST into --root")
     check.add_argument("--skip-bad", action="store_true",
                        help="report unreadable files without failing (training would skip and count them)")

@@ -12,9 +12,9 @@ def register(sub) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--dataset", help="dataset name (default: the config's, synth-lines)")
     p.add_argument("--config", help="suite YAML whose data and train sections to use")
-    p.add_argument("--steps", type=int, default=100, help="steps of the sweep (default 100)")
-    p.add_argument("--start-lr", type=float, default=1e-6)
-    p.add_argument("--end-lr", type=float, default=1.0)
+    p.add_argument("--steps", type=int, help="steps of the sweep (default 100)")
+    p.add_argument("--start-lr", type=float, help="first learning rate (default 1e-6)")
+    p.add_argument("--end-lr", type=float, help="last learning rate (default 1.0)")
     p.add_argument("--out", default="lr_find.png", help="plot path (default lr_find.png)")
     add_overrides(p)
     add_json(p)
@@ -24,7 +24,8 @@ def register(sub) -> None:
 def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, {"data.name": args.dataset})
     model, train_set = prepare_model(args.model, {}, cfg)
-    result = lr_range_test(model, train_set, cfg.train, args.start_lr, args.end_lr, args.steps)
+    given = {"start_lr": args.start_lr, "end_lr": args.end_lr, "steps": args.steps}  # the rest: lr_range_test's
+    result = lr_range_test(model, train_set, cfg.train, **{k: v for k, v in given.items() if v is not None})
     plot = plot_lr_finder(result, args.out, title=f"{args.model} on {cfg.data.name}")
     return {"model": args.model, **result.as_dict(), "plot": str(plot) if plot else None,
             "text": f"{args.model}: suggested lr {result.suggestion:.2e}"

@@ -7,6 +7,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+from .. import distributed
+from ..errors import UserError
 from ..executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
 from ..records import RUNS_FILE, atomic_write_text
 from ..report import compare_folders, compare_markdown, write_report
@@ -41,6 +43,9 @@ def register(sub) -> None:
 
 
 def handle(args) -> dict:
+    if distributed.env_world_size() > 1:  # every rank would run the whole suite and append its own rows
+        raise UserError("only `ocrbench train` runs under torchrun (one model, data-parallel); run a suite's "
+                        "jobs in parallel with `ocrbench run --executor ray`")
     cfg = suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results})
     executor = make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
                              cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)

@@ -1,12 +1,20 @@
-"""ocrbench train: train one model with the shared recipe, evaluate it, append its record."""
+"""ocrbench train: train one model with the shared recipe, evaluate it, append its record.
+
+Under torchrun (``torchrun --nproc-per-node N -m ocrbench train ...``) the processes train one model data-parallel
+(:mod:`ocrbench.distributed`): rank 0 runs the usual path and writes the checkpoints and the records; the other
+ranks build the same model and data, train their shards into the same run folder and exit without output.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
-from ..config import ModelEntry
-from ..suite import run_dir, run_model
-from .common import add_json, add_overrides, suite_from_args
+from .. import distributed
+from ..config import ModelEntry, SuiteConfig, TrainConfig, for_model
+from ..suite import prepare_model, run_dir, run_hash, run_model
+from ..train import train
+from .common import add_json, add_overrides, set_quiet, suite_from_args
 
 
 def register(sub) -> None:
@@ -42,9 +50,19 @@ def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, extra)
     entry = ModelEntry(args.model, decoders=tuple(args.decoder or ("greedy",)))
     cfg = replace(cfg, name="train", models=(entry,))
-    outcome = run_model(entry, cfg, resume=not args.no_resume, progress=not args.quiet)
+    preflight(for_model(entry, cfg).train)
+    distributed.init_from_env(for_model(entry, cfg).train.device)
+    try:
+        if not distributed.is_main():
+            train_shard(entry, cfg, resume=not args.no_resume)
+            raise SystemExit(0)  # rank 0 alone reports: no output here, even with --json
+        outcome = run_model(entry, cfg, resume=not args.no_resume, progress=not args.quiet)
+    finally:
+        distributed.shutdown()
     records = [{k: v for k, v in r.items() if k not in ("traceback",)} for r in outcome.records]
-    text = [f"{args.model}: {outcome.status}  checkpoint dir: {run_dir(entry, cfg)}"]
+    world = distributed.env_world_size()
+    shared = f"  (data-parallel over {world} processes)" if world > 1 else ""
+    text = [f"{args.model}: {outcome.status}  checkpoint dir: {run_dir(entry, cfg)}{shared}"]
     for r in records:
         if r["status"] == "ok" and "cer" in r:
             text.append(f"  {r['decoder']:<8} CER {r['cer']:.4f}  WER {r['wer']:.4f}  "
@@ -56,3 +74,22 @@ def handle(args) -> dict:
             text.append(f"  error: {r['error']}")
     return {"status": outcome.status, "records": records, "text": "\n".join(text),
             "failed": outcome.status == "failed"}
+
+
+def preflight(train_cfg: TrainConfig) -> None:
+    """Under torchrun, a global batch that does not split is refused before anything is built. Every rank
+    says so: a rank that exited silently could get rank 0 stopped by torchrun before rank 0 had printed."""
+    distributed.check_batch_split(train_cfg.batch_size, distributed.env_world_size())
+
+
+def train_shard(entry: ModelEntry, cfg: SuiteConfig, resume: bool) -> None:
+    """A data-parallel rank other than 0: the model (same seed, same initial weights), training split, run
+    folder and config hash of rank 0's :func:`~ocrbench.suite.run_model`, with no validation, records or
+    output (rank 0's warnings about the data are the ones shown)."""
+    cfg = for_model(entry, cfg)
+    set_quiet(True)  # cli.main restores it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
+        train(model, train_set, cfg.train, run_dir(entry, cfg), config_hash=run_hash(entry, cfg), resume=resume,
+              progress=False)

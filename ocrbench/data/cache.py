@@ -80,9 +80,12 @@ def generate_split(render: Render, split: str, size: int, seed: int, height: int
 
 
 def pool_size(size: int, parallel_min: int) -> int:
-    """Worker processes for generating ``size`` samples: every CPU from ``parallel_min`` samples on (below
-    that, starting the processes costs more than they save), else one."""
-    return (os.cpu_count() or 1) if size >= parallel_min else 1
+    """Worker processes for generating ``size`` samples: every core this process may use from ``parallel_min``
+    samples on (below that, starting the processes costs more than they save), else one. The affinity mask,
+    not the machine's count: a job given 2 cores of 64 (SLURM, taskset) must not start 64 processes."""
+    from ..runtime import usable_cores  # here: the runtime module imports the data package
+
+    return usable_cores() if size >= parallel_min else 1
 
 
 def _render_range(job: tuple) -> list:

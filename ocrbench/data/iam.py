@@ -201,8 +201,10 @@ def read_id_list(path: Path) -> list[str]:
     return [s.strip() for s in path.read_text().splitlines() if s.strip() and not s.startswith("#")]
 
 
-def split_ids(convention: str, split: str) -> list[str]:
-    """Line IDs of ``split`` under ``convention`` (``aachen``, ``large`` or a folder of split files)."""
+def split_ids(convention: str | None, split: str) -> list[str]:
+    """Line IDs of ``split`` under ``convention`` (``aachen``, ``large`` or a folder of split files; None: the
+    ``splits`` option's default)."""
+    convention = convention or DEFAULT_OPTIONS["splits"]
     if convention in SPLIT_FILES:
         return [i for name in SPLIT_FILES[convention][split] for i in read_id_list(SPLITS_DIR / name)]
     folder = Path(convention).expanduser()
@@ -325,7 +327,7 @@ class IamLines(integrity.CachedLines):
         return {"id": r["id"], "writer": r["writer"], "segmentation": r["status"]}
 
 
-def iam_pages(root: str | Path, split: str | None = None, splits: str = "aachen") -> list[Page]:
+def iam_pages(root: str | Path, split: str | None = None, splits: str | None = None) -> list[Page]:
     """IAM forms as :class:`~ocrbench.data.xml_pages.page.Page` objects (form scan + handwritten line boxes from
     ``xml/``), for page-level tools; with ``split``, only the forms of that split."""
     layout = IamLayout.scan(Path(root))
@@ -361,7 +363,7 @@ def iam(split: str, cfg: DataConfig) -> IamLines:
 
 # ---- ocrbench data check iam ------------------------------------------------------------------------------
 @integrity.register_check("iam")
-def check_iam(root: Path, splits: str = "aachen", decode: bool = True, **_) -> integrity.CheckReport:
+def check_iam(root: Path, splits: str | None = None, decode: bool = True, **_) -> integrity.CheckReport:
     """Validate an IAM folder: layout, metadata, and every line image of ``splits`` (decoded)."""
     report = integrity.CheckReport("iam", root)
     if not root.is_dir():
@@ -392,7 +394,7 @@ def check_iam(root: Path, splits: str = "aachen", decode: bool = True, **_) -> i
     return report
 
 
-def _check_splits(report, root: Path, splits: str, layout: IamLayout, meta: Mapping, decode: bool) -> None:
+def _check_splits(report, root: Path, splits: str | None, layout: IamLayout, meta: Mapping, decode: bool) -> None:
     for split in ("train", "val", "test"):
         try:
             ids = split_ids(splits, split)
