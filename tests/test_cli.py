@@ -67,3 +67,12 @@ def test_user_errors_are_one_line_and_exit_2(argv, message, capsys):
 def test_a_bad_set_value_is_refused_even_when_an_option_replaces_it(capsys):
     assert main(["train", "--model", "line_cnn_tiny", "--steps", "5", "--set", "train.steps=abc"]) == 2
     assert "train.steps must be int" in capsys.readouterr().err
+
+
+def test_list_models_describes_each_model_from_its_docstring(capsys):
+    from ocrbench.cli import main
+
+    assert main(["list", "models", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert all(m["description"] for m in listed.values())
+    assert listed["crnn_tiny"]["description"] == "Tiny CRNN for tests."

@@ -108,3 +108,13 @@ def test_shipped_configs_state_only_what_differs_from_the_code_defaults(path):
     data = read_yaml(path)
     data.pop("models", None)  # entries' per-model overrides are differences by construction
     assert _restated_defaults(data, SuiteConfig) == []
+
+
+def test_the_lm_trains_on_lines_as_long_as_synth_lines_longest():
+    """LMConfig.max_chars restates synth-lines' default rather than importing it (the config module must not
+    import a dataset): this keeps the two from drifting apart. Changing one changes the LM's identity, so
+    change both, on purpose."""
+    from ocrbench.config import LMConfig
+    from ocrbench.data.synth_lines import DEFAULT_OPTIONS
+
+    assert LMConfig().max_chars == DEFAULT_OPTIONS["max_chars"]

@@ -28,9 +28,8 @@ def handle(args) -> dict:
         raise UserError(f"--worst must be >= 0, got {args.worst}")
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
-    args.device = settings["device"]
     check_decoder(model, args.decoder)
-    decoding = attach_decoder(model, args)
+    decoding = attach_decoder(model, args, settings["device"])
     dataset = create_dataset(cfg.name, args.split, cfg)
     out = Path(args.out) if args.out else default_out(args.checkpoint)
     name = f"{model.name} on {cfg.name}/{args.split} ({args.decoder})"

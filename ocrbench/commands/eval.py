@@ -28,9 +28,8 @@ def register(sub) -> None:
 def handle(args) -> dict:
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
-    args.device = settings["device"]
     check_decoder(model, args.decoder)  # before the LM and the data take minutes to load
-    decoding = attach_decoder(model, args)
+    decoding = attach_decoder(model, args, settings["device"])
     dataset = create_dataset(cfg.name, args.split, cfg)
     overlap = report_overlap(model.charset, dataset_charset(dataset))
     result = evaluate(model, dataset, decoder=args.decoder, batch_size=settings["batch_size"],
@@ -75,14 +74,15 @@ def check_decoder(model, decoder: str) -> None:
                         f"Its decoders: {', '.join(model.decoders)}")
 
 
-def attach_decoder(model, args) -> dict:
-    """Beam width and, for beam+lm, the character LM (``--lm``, or the default LM, trained once and cached);
-    returns the decoder's record fields."""
+def attach_decoder(model, args, device: str) -> dict:
+    """Beam width and, for beam+lm, the character LM (``--lm``, or the default LM, trained once and cached, on
+    ``device``: the evaluation's, resolved from the options and the run's config); returns the decoder's
+    record fields."""
     if args.lm and args.decoder != "beam+lm":
         raise UserError(f"--lm is used by --decoder beam+lm only, not by {args.decoder!r}")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))  # stdout may carry --json
     try:
-        fields = setup_decoders(model, (args.decoder,), LMConfig(checkpoint=args.lm), args.device, log)
+        fields = setup_decoders(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)
     except ValueError as e:
         if not args.lm:  # the default LM is trained for the model's charset: a ValueError here is a bug
             raise

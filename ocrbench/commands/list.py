@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..data import dataset_info, list_datasets
-from ..models import list_models, model_task
+from ..models import list_models, model_description, model_task
 from .common import add_json
 
 
@@ -18,14 +18,15 @@ def register(sub) -> None:
 def handle(args) -> dict:
     out: dict = {}
     if args.what in ("models", "all"):
-        out["models"] = [{"name": n, "task": model_task(n)} for n in list_models(args.pattern)]
+        out["models"] = [{"name": n, "task": model_task(n), "description": model_description(n)}
+                         for n in list_models(args.pattern)]
     if args.what in ("datasets", "all"):
         out["datasets"] = [{"name": n, "task": dataset_info(n).task, "description": dataset_info(n).description,
                             "sizes": dataset_info(n).sizes, "needs_root": dataset_info(n).needs_root}
                            for n in list_datasets(args.pattern)]
     lines = []
     if "models" in out:
-        lines += ["models:"] + [f"  {m['name']:<24} {m['task']}" for m in out["models"]]
+        lines += ["models:"] + [f"  {m['name']:<24} {m['task']:<12} {m['description']}" for m in out["models"]]
     if "datasets" in out:
         lines += ["datasets:"] + [f"  {d['name']:<24} {d['description']}" for d in out["datasets"]]
     return {**out, "text": "\n".join(lines)}

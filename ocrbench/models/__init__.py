@@ -7,10 +7,18 @@ module may start with ``from ocrbench.models import register_model``.
 """
 
 from .base import CTCRecognizer, ModelInfo, Recognizer
-from .registry import create_model, import_modules, list_models, model_task, model_version, register_model
+from .registry import (
+    create_model,
+    import_modules,
+    list_models,
+    model_description,
+    model_task,
+    model_version,
+    register_model,
+)
 
 __all__ = ["CTCRecognizer", "ModelInfo", "Recognizer", "create_model", "list_models", "model_task",
-           "model_version", "register_model"]
+           "model_description", "model_version", "register_model"]
 
 # Last: model modules import the names above from this (then partially initialised) package.
 MODEL_MODULES = import_modules(__name__, __path__)

@@ -42,7 +42,6 @@ class ModelInfo:
     output_stride: int  # image columns per output frame (CTC); the encoder's or prediction grid's stride otherwise
     min_width: int  # narrowest input the network accepts (recognizers); the padding multiple (detectors)
     decoder: str  # "ctc", "attention" or "detector"
-    paper: str = ""
 
 
 FlopsPasses = Mapping[str, tuple[nn.Module, tuple]]

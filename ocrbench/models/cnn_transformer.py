@@ -113,7 +113,7 @@ class CNNTransformer(Seq2SeqRecognizer):
                  diagonal_prior: bool = True, dropout: float = 0.1, label_smoothing: float = 0.1,
                  ctc_weight: float = 0.0, max_length: int = 200):
         info = ModelInfo(input_height=input_height, output_stride=2 * math.prod(s[1] for s in strides), min_width=16,
-                         decoder="attention", paper="Kang et al. 2020; Vaswani et al. 2017")
+                         decoder="attention")
         super().__init__(charset, info, label_smoothing=label_smoothing, ctc_weight=ctc_weight,
                          max_length=max_length)
         self.dim, self.kv_cache = dim, True

@@ -27,8 +27,7 @@ class CRNN(CTCRecognizer):
     def __init__(self, charset: Charset, input_height: int = 64, channels=(16, 32, 48, 64, 80),
                  hidden: int = 256, layers: int = 3, dropout: float = 0.2):
         pools = 3
-        info = ModelInfo(input_height=input_height, output_stride=2**pools, min_width=2**pools, decoder="ctc",
-                         paper="Puigcerver 2017")
+        info = ModelInfo(input_height=input_height, output_stride=2**pools, min_width=2**pools, decoder="ctc")
         super().__init__(charset, info)
         c_in, stages = 1, []
         for i, c_out in enumerate(channels):

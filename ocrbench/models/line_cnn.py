@@ -1,4 +1,4 @@
-"""LineCNN: a LeNet-style CNN slid over the line in overlapping windows, one CTC frame per window.
+"""LineCNN: a LeNet-style CNN (LeCun et al. 1998) slid over the line in overlapping windows, one CTC frame per window.
 
 As in the Full Stack Deep Learning text recognizer labs. The sliding window is computed fully
 convolutionally: a convolutional trunk (stride 4) runs once over the whole line, then a "window" convolution
@@ -30,7 +30,7 @@ class LineCNN(CTCRecognizer):
         if window_width % TRUNK_STRIDE or window_stride % TRUNK_STRIDE:
             raise ValueError(f"window_width and window_stride must be multiples of {TRUNK_STRIDE}")
         info = ModelInfo(input_height=input_height, output_stride=window_stride, min_width=window_width,
-                         decoder="ctc", paper="LeCun et al. 1998; FSDL text recognizer LineCNN")
+                         decoder="ctc")
         super().__init__(charset, info)
         c1, c2 = channels
         self.window_width, self.window_stride = window_width, window_stride

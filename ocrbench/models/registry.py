@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import pkgutil
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -102,6 +103,16 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
 
 def model_task(name: str) -> str:
     return _get(name).task
+
+
+def model_description(name: str) -> str:
+    """The first sentence of the entry function's docstring (what this variant is), else of its module's (the
+    family and its paper): what `ocrbench list models` shows."""
+    fn = _get(name)
+    doc = fn.__doc__ or importlib.import_module(fn.__module__).__doc__ or ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = re.search(r"\.\s(?=[A-Z])", paragraph)  # a sentence's end; not "et al. 2017"
+    return paragraph if end is None else paragraph[:end.start() + 1]
 
 
 def model_version(name: str) -> int:

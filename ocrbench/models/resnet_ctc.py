@@ -18,8 +18,7 @@ from .registry import register_model
 class ResNetCTC(CTCRecognizer):
     def __init__(self, charset: Charset, input_height: int = 64, widths=(32, 64, 128, 256), depths=(1, 2, 2, 1),
                  dropout: float = 0.2):
-        info = ModelInfo(input_height=input_height, output_stride=4, min_width=16, decoder="ctc",
-                         paper="He et al. 2016, Deep Residual Learning")
+        info = ModelInfo(input_height=input_height, output_stride=4, min_width=16, decoder="ctc")
         super().__init__(charset, info)
         # stem: stride 2 in both directions; then stage strides: (2,2), (2,1), (2,1) -> height /16, width /4
         strides = [(1, 1), (2, 2), (2, 1), (2, 1)]

@@ -1,4 +1,4 @@
-"""``yolo_lines``: a single-stage, grid-based text-line detector in the YOLO family, anchor-free.
+"""``yolo_lines``: a single-stage, grid-based text-line detector in the YOLO family (Redmon et al. 2016), anchor-free.
 
 Layout: a small convolutional backbone (a 4x4 patchify stem, then strides 8 to 32 with SiLU residual blocks),
 an FPN-style top-down neck merged at stride 8, a *horizontal context* stage, and a dense head that predicts, for every cell of the
@@ -94,8 +94,7 @@ class YoloLines(Detector):
     def __init__(self, charset: Charset, input_height: int = 384, channels=(24, 48, 64, 96), neck: int = 48,
                  dilations=(1, 2, 4, 8, 16), iou_floor: float = 0.3, merge_iou: float | None = 0.6):
         info = ModelInfo(input_height=input_height, output_stride=STRIDE, min_width=PAD_MULTIPLE,
-                         decoder="detector", paper="YOLO family (Redmon et al. 2016); anchor-free head as FCOS "
-                         "(Tian et al. 2019); CIoU loss (Zheng et al. 2020)")
+                         decoder="detector")
         super().__init__(charset, info)
         self.iou_floor = iou_floor
         self.merge_iou = merge_iou
