@@ -58,6 +58,8 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
             ax.set_title("all worse on real writing: equal CER lies below", fontsize=8, color="0.4")
         ax.set_xlabel("CER, synthetic test split")
         ax.set_ylabel(f"CER, {name} (real handwriting)")
+    for ax in axes[0]:
+        _labels_inside(ax)
     first = table.iloc[0]
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
                  f"(mean of n seeds, 95% interval)", fontsize=10)
@@ -77,6 +79,18 @@ def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: s
         ax.annotate(f"{row['model']} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
     ax.grid(alpha=0.3)
+
+
+def _labels_inside(ax) -> None:
+    """Point labels in the right 55% of a panel go to the left of their point, so that none runs past the
+    panel's edge (or off the figure, in the last panel). Call once the axis limits are final."""
+    ax.get_xlim(), ax.get_ylim()  # autoscaling is lazy: settle the limits before using the transforms
+    to_axes = ax.transAxes.inverted()
+    for label in ax.texts:
+        x_fraction = to_axes.transform(ax.transData.transform(label.xy))[0]
+        if x_fraction > 0.45:
+            label.set_horizontalalignment("right")
+            label.xyann = (-4, 4)
 
 
 def _err(row: pd.Series, col: str | None):
