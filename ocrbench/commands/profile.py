@@ -83,16 +83,11 @@ def _given(**options) -> dict:
 
 
 def _workers(args) -> int | str | None:
-    """``--workers N|auto``, which only the data-share measurement uses."""
-    if args.workers is None or args.workers == "auto":
-        value = args.workers
-    elif args.workers.isdigit():
-        value = int(args.workers)
-    else:
-        raise UserError(f"--workers takes a number >= 0 or 'auto', got {args.workers!r}")
-    if value is not None and not args.data_share:
+    """``--workers N|auto``, which only the data-share measurement uses; the suite config checks the value
+    as it checks its own ``train.num_workers``."""
+    if args.workers is not None and not args.data_share:
         raise UserError("--workers sets the loader of the --data-share measurement: add --data-share")
-    return value
+    return int(args.workers) if args.workers and args.workers.isdigit() else args.workers
 
 
 def handle(args) -> dict:

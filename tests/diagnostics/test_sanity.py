@@ -107,19 +107,20 @@ def test_a_healthy_tiny_model_passes_the_checks_at_init(name, synth_lines):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # initial weights restored
 
 
-def scale_weights(model, factor: float) -> None:
+def checks_at_init_scale(lines, factor: float) -> dict:
+    """The init-time checks of a crnn_tiny whose conv and linear weights are scaled by ``factor``."""
+    torch.manual_seed(0)
+    model = create_model("crnn_tiny", Charset(), input_height=32)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear)):
                 m.weight.mul_(factor)
+    report = run_sanity(model, lines, CFG, steps=0, overfit_lines=2, overfit_cap=1)
+    return {c.name: c for c in report.checks}
 
 
 def test_zero_weights_warn_about_gradients_activations_and_dead_units(rendered_lines):
-    torch.manual_seed(0)
-    model = create_model("crnn_tiny", Charset(), input_height=32)
-    scale_weights(model, 0.0)
-    report = run_sanity(model, rendered_lines, CFG, steps=0, overfit_lines=2, overfit_cap=1)
-    status = {c.name: c for c in report.checks}
+    status = checks_at_init_scale(rendered_lines, 0.0)
     assert status["gradients at init"].status == WARN and "vanishing" in status["gradients at init"].reason
     assert status["activations at init"].status == WARN and "collapsed" in status["activations at init"].reason
     assert status["dead units at init"].status == WARN and "100%" in status["dead units at init"].reason
@@ -127,11 +128,7 @@ def test_zero_weights_warn_about_gradients_activations_and_dead_units(rendered_l
 
 
 def test_a_huge_init_scale_warns_about_the_initial_loss_and_exploding_activations(rendered_lines):
-    torch.manual_seed(0)
-    model = create_model("crnn_tiny", Charset(), input_height=32)
-    scale_weights(model, 1e3)
-    report = run_sanity(model, rendered_lines, CFG, steps=0, overfit_lines=2, overfit_cap=1)
-    status = {c.name: c for c in report.checks}
+    status = checks_at_init_scale(rendered_lines, 1e3)
     assert status["initial loss"].status == WARN and "confident" in status["initial loss"].reason
     assert status["activations at init"].status == WARN and "exploded" in status["activations at init"].reason
 

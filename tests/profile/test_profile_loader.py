@@ -68,7 +68,7 @@ def test_the_share_measures_waiting_for_batches(tiny_suite, monkeypatch, one_thr
 
 @pytest.mark.parametrize("extra, message", [
     (["--workers", "2"], "add --data-share"),
-    (["--data-share", "--workers", "two"], "--workers takes a number"),
+    (["--data-share", "--workers", "two"], "train.num_workers must be an integer >= 0 or 'auto'"),
     (["--data-share", "no_such_suite"], "no_such_suite"),
 ])
 def test_bad_data_share_options_are_one_line(extra, message, capsys):

@@ -27,9 +27,7 @@ from .page import (
 def read_alto(xml_path: str | Path) -> Page:
     """Parse an ALTO file (v2-v4) into a :class:`Page` in pixel coordinates (see the module docstring)."""
     xml_path = Path(xml_path)
-    root = parse_xml(xml_path)
-    if local_name(root.tag) != "alto":
-        raise DataError(f"{xml_path} is not an ALTO file (root element <{local_name(root.tag)}>)")
+    root = parse_xml(xml_path, "alto", "an ALTO")
     desc = child(root, "Description")
     unit = (desc is not None and child(desc, "MeasurementUnit") is not None
             and (child(desc, "MeasurementUnit").text or "").strip()) or "pixel"

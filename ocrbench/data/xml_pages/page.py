@@ -73,11 +73,16 @@ def box_polygon(b: tuple[float, float, float, float]) -> list[tuple[float, float
     return [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])]
 
 
-def parse_xml(xml_path: Path) -> ET.Element:
+def parse_xml(xml_path: Path, root_name: str, kind: str) -> ET.Element:
+    """The root element of ``xml_path``, which must be ``<root_name>`` (namespace aside): a file of another
+    ``kind`` than expected is one clear error, as is an unreadable or malformed one."""
     try:
-        return ET.parse(xml_path).getroot()
+        root = ET.parse(xml_path).getroot()
     except (ET.ParseError, OSError) as e:
         raise DataError(f"cannot parse {xml_path}: {e}") from None
+    if local_name(root.tag) != root_name:
+        raise DataError(f"{xml_path} is not {kind} file (root element <{local_name(root.tag)}>)")
+    return root
 
 
 def find_image(xml_path: Path, file_name: str | None) -> Path:

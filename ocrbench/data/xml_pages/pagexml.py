@@ -18,7 +18,6 @@ from .page import (
     find_image,
     image_size,
     image_size_if_readable,
-    local_name,
     parse_points,
     parse_xml,
 )
@@ -27,9 +26,7 @@ from .page import (
 def read_pagexml(xml_path: str | Path) -> Page:
     """Parse a PAGE XML file (2013 schema; 2010/2019 read the same way) into a :class:`Page`."""
     xml_path = Path(xml_path)
-    root = parse_xml(xml_path)
-    if local_name(root.tag) != "PcGts":
-        raise DataError(f"{xml_path} is not a PAGE file (root element <{local_name(root.tag)}>)")
+    root = parse_xml(xml_path, "PcGts", "a PAGE")
     page_el = next(iter(descendants(root, "Page")), None)
     if page_el is None:
         raise DataError(f"{xml_path}: PAGE file without a <Page> element")
