@@ -8,6 +8,7 @@ dict, printed as one JSON object with ``--json`` or as readable text otherwise. 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import warnings
@@ -15,6 +16,9 @@ import warnings
 from .commands import command_modules
 from .errors import UserError
 from .progress import set_quiet
+
+# a full disk or quota anywhere (a report, a plot) is the user's machine, not a bug: one line, exit 2
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ocrbench: interrupted; finished results are kept, rerun to resume", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in _DISK_FULL:  # anything else is a bug or a machine fault: keep its traceback
+            raise
+        print(f"ocrbench: error: no space left on the device writing {e.filename or 'a file'}: free space and "
+              "rerun (finished results are kept)", file=sys.stderr)
+        return 2
     finally:
         set_quiet(False)  # main() may be called again in this process (tests, notebooks)
         warnings.formatwarning = formatwarning

@@ -67,6 +67,11 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers != "auto" and (not isinstance(self.num_workers, int) or self.num_workers < 0):
             raise ConfigError(f"train.num_workers must be an integer >= 0 or 'auto', got {self.num_workers!r}")
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.weight_decay:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
 
@@ -210,8 +215,12 @@ def _coerce(hint, value, where: str):
             value = [value]
         item = args[0]
         return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is Mapping or hint is Any:
-        return dict(value) if origin is Mapping else value
+    if origin is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping (key: value, e.g. {{max_chars: 20}}), got {value!r}")
+        return dict(value)
+    if hint is Any:
+        return value
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -251,9 +260,14 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file ({e.reason} at byte {e.start}); a config is a YAML file") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; a suite config lists at least its models (see "
+                          f"{CONFIG_DIR / 'quick.yaml'})")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file is a mapping of sections, got {type(data).__name__}")
     return data

@@ -22,3 +22,12 @@ class UnknownNameError(UserError, KeyError):
 
 class DataError(UserError):
     """Missing or corrupt data: the message names the file and where to get it."""
+
+
+class NotDownloaded(DataError):
+    """A downloadable dataset is not in the cache yet: the message names the command that fetches it, so a
+    suite can skip its evaluation set and say so instead of failing."""
+
+    def __init__(self, dataset: str, searched: str):
+        self.dataset, self.command = dataset, f"ocrbench data download {dataset}"
+        super().__init__(f"dataset {dataset!r} is not downloaded (looked in {searched}): run `{self.command}`")

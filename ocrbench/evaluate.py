@@ -33,10 +33,25 @@ class EvalResult:
                 "decode_lines_per_s": round(self.lines_per_second, 2)}
 
 
+# The most padded pixels one forward pass gets (32 lines of 64 x 4096): a batch of wide lines is read in slices
+# of fewer lines. Lines are bounded one by one (ocrbench.data.base.MAX_LINE_ASPECT); this bounds their batch.
+# The shipped suites' batches stay far below it, so their numbers do not change.
+MAX_BATCH_PIXELS = 32 * 64 * 4096
+
+
+def pixel_budget_slices(shape: torch.Size, budget: int) -> list[slice]:
+    """Slices of a ``(B, C, H, W)`` batch, each of at most ``budget`` pixels (one line at least)."""
+    per_line = max(1, shape[1] * shape[2] * shape[3])
+    step = max(1, budget // per_line)
+    return [slice(i, i + step) for i in range(0, shape[0], step)]
+
+
 @torch.no_grad()
 def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int = 32, device: str = "auto",
-             precision: str = "fp32", num_examples: int = 5, progress: bool = False) -> EvalResult:
-    """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references."""
+             precision: str = "fp32", num_examples: int = 5, progress: bool = False,
+             max_batch_pixels: int = MAX_BATCH_PIXELS) -> EvalResult:
+    """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references; a batch
+    over ``max_batch_pixels`` is read in slices of fewer lines."""
     model.check_decoder(decoder)
     dev = resolve_device(device)
     set_matmul_precision(dev, precision)  # "fp32" means no TF32, as in training and profiling
@@ -47,8 +62,10 @@ def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int =
     for batch in progress_bar(loader, progress, desc=f"eval {decoder}"):
         batch = batch.to(dev)
         t0 = time.perf_counter()
-        with autocast(dev, precision):
-            hyps = model.predict(batch.images, batch.widths, decoder=decoder)
+        hyps = []
+        for part in pixel_budget_slices(batch.images.shape, max_batch_pixels):
+            with autocast(dev, precision):
+                hyps += model.predict(batch.images[part], batch.widths[part], decoder=decoder)
         sync(dev)
         seconds += time.perf_counter() - t0
         counts.update(hyps, batch.texts)

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .config import TrainConfig
+from .errors import UserError
 from .runtime import autocast, resolve_device, set_matmul_precision
 from .train import AugmentedLines, BatchOrder, _collate_fn, make_optimizer, optimizer_step
 
@@ -34,8 +35,24 @@ class LRFinderResult:
                 "lrs": self.lrs, "losses": self.losses}
 
 
-def lr_range_test(model, dataset: Dataset, cfg: TrainConfig, start_lr: float = 1e-6, end_lr: float = 1.0,
-                  steps: int = 100, smoothing: float = 0.9, diverge: float = 4.0) -> LRFinderResult:
+DEFAULT_START_LR, DEFAULT_END_LR, DEFAULT_STEPS = 1e-6, 1.0, 100
+
+
+def check_lr_range(start_lr: float | None, end_lr: float | None, steps: int | None) -> None:
+    """A range that does not grow, or is not positive, is refused (None: the default)."""
+    start = DEFAULT_START_LR if start_lr is None else start_lr
+    end = DEFAULT_END_LR if end_lr is None else end_lr
+    if not 0 < start < end:
+        raise UserError(f"--start-lr must be > 0 and below --end-lr (the rate grows from start to end), "
+                        f"got {start:g} to {end:g}")
+    if steps is not None and steps < 2:
+        raise UserError(f"--steps must be >= 2, got {steps}")
+
+
+def lr_range_test(model, dataset: Dataset, cfg: TrainConfig, start_lr: float = DEFAULT_START_LR,
+                  end_lr: float = DEFAULT_END_LR, steps: int = DEFAULT_STEPS, smoothing: float = 0.9,
+                  diverge: float = 4.0) -> LRFinderResult:
+    check_lr_range(start_lr, end_lr, steps)
     device = resolve_device(cfg.device)
     set_matmul_precision(device, cfg.precision)  # as training: no TF32 matmuls/convs/RNNs unless "tf32"
     initial = copy.deepcopy(model.state_dict())

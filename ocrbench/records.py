@@ -12,6 +12,7 @@ content hash of plain data, behind config hashes, cache names and sample seeds).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -26,7 +27,12 @@ from typing import Any
 
 import torch
 
+from .errors import UserError
+
 RUNS_FILE = "runs.jsonl"
+# {evaluation set: the command that downloads it}: the sets a suite's last run skipped (ocrbench.suite), shown by
+# the leaderboard where their column would be
+NOT_DOWNLOADED_FILE = "not_downloaded.json"
 # The keys every record has, so readers may index them: run records (suite.py ``_base_record``, ok or failed)
 # and profile rows (``kind: "profile"``, ocrbench/profile/runner.py, ok, n/a or error) name their model and
 # status; a run record also names the dataset and split it was scored on (the leaderboard's keys).
@@ -35,15 +41,50 @@ RUN_RECORD_KEYS = RECORD_KEYS + ("dataset", "split")
 
 
 def append_record(path: str | Path, record: dict) -> None:
+    """Append ``record`` as one line: the whole line or nothing. A torn last line (a write cut off by a kill
+    or a full disk) is cut off first, so the new line never glues onto it; a failed write (ENOSPC) truncates
+    the file back to where it was, then raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
-        os.fsync(fd)
+        size = _drop_partial_line(fd, path)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, "short write", str(path))
+            os.fsync(fd)
+        except BaseException as e:
+            os.ftruncate(fd, size)
+            if isinstance(e, OSError) and e.filename is None:
+                e.filename = str(path)  # so the user's one line names the file
+            raise
     finally:
         os.close(fd)
+
+
+def _drop_partial_line(fd: int, path: Path) -> int:
+    """Cut off a last line that has no newline (moved to ``<file>.partial``, with a warning saying so);
+    returns the size of the file of whole lines."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    tail_start = size
+    while tail_start > 0:  # back to the byte after the last newline, in blocks
+        start = max(0, tail_start - 65536)
+        block = os.pread(fd, tail_start - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            tail_start = start + cut + 1
+            break
+        tail_start = start
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "ab") as f:
+        f.write(os.pread(fd, size - tail_start, tail_start) + b"\n")
+    os.ftruncate(fd, tail_start)
+    warnings.warn(f"{path}: its last line was cut off (an interrupted write); moved it to {partial} "
+                  "so that new records start on a line of their own", stacklevel=3)
+    return tail_start
 
 
 def read_records(path: str | Path) -> list[dict]:
@@ -76,6 +117,19 @@ def _not_a_record(value) -> str | None:
     required = RECORD_KEYS if value.get("kind") == "profile" else RUN_RECORD_KEYS
     missing = [k for k in required if k not in value]
     return f"no {', '.join(missing)}" if missing else None
+
+
+def check_writable(folder: str | Path, what: str, fix: str) -> None:
+    """A folder that cannot be written is one line now (``cannot write {what} to {folder}: ...; {fix}``), not a
+    failure after training: created when missing, probed with a file that is removed again."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{secrets.token_hex(4)}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write {what} to {folder}: {e.strerror or e}; {fix}") from None
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:

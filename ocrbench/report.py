@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from .detection_report import detector_leaderboard, detector_markdown
 from .errors import UserError
-from .records import RUNS_FILE, atomic_write_text, read_records
+from .records import NOT_DOWNLOADED_FILE, RUNS_FILE, atomic_write_text, read_records
 from .stats import ci_halfwidth, t95, tie_aware_ranks
 
 # a leaderboard row: everything that must be equal for runs to be seeds of one configuration
@@ -189,15 +189,18 @@ COST_NOTE = ("Cost columns come from `profiles.jsonl` (the suite profiles each m
              "see `train.num_workers`).")
 
 
-def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "") -> str:
+def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missing: dict | None = None) -> str:
+    """The leaderboard page; ``missing``: {evaluation set: download command} of the sets the last run skipped,
+    shown where their column would be (never a silent blank)."""
+    missing = missing or {}
     parts = ["# ocrbench leaderboard", "", INTRO, ""]
     if table.empty:
-        parts += ["No finished recognizer runs yet.", ""]
+        parts += ["No finished recognizer runs yet.", ""] + _missing_lines(missing)
     for keys, group in table.groupby(["suite", "dataset", "split", "data_version", "device_name"], sort=False):
         suite, dataset, split, version, device = keys
         parts += [f"## {dataset} ({split} split){f', suite {suite}' if suite else ''}", "",
                   f"Device: {device or 'unknown'}; data version {version or 'n/a'}; {_recipe(group)}.", "",
-                  _table(group), ""]
+                  _table(group, missing), ""] + _missing_lines(missing)
         for name in extra_sets(group):
             parts += [f"`CER {name}`: the same trained models evaluated on {name} (evaluation only: never used "
                       "for training, tuning or choosing a checkpoint).", ""]
@@ -216,6 +219,21 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "") -> st
     return "\n".join(parts)
 
 
+def _missing_lines(missing: dict) -> list[str]:
+    lines = [f"{name}: not downloaded — run `{command}`" for name, command in missing.items()]
+    return lines + [""] if lines else []
+
+
+def read_missing(results_dir: Path) -> dict:
+    """{evaluation set: download command} that the last run of ``results_dir`` skipped (``{}``: none)."""
+    path = results_dir / NOT_DOWNLOADED_FILE
+    try:
+        missing = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return missing if isinstance(missing, dict) else {}
+
+
 def _recipe(group: pd.DataFrame) -> str:
     first = group.iloc[0]
 
@@ -232,7 +250,7 @@ def _fmt(v, spec: str, blank: str = "") -> str:
     return blank if v is None or (isinstance(v, float) and pd.isna(v)) else format(v, spec)
 
 
-def _table(group: pd.DataFrame) -> str:
+def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
     cols = {"Rank": [f"={r}" if t else str(r) for r, t in zip(group["rank"], group["tied"])],
             "Model": group["model"], "Decoder": group["decoder"],
             "CER": [_fmt(v, ".4f") for v in group["cer"]], "± 95%": [_fmt(v, ".4f") for v in group["cer_ci"]],
@@ -240,6 +258,8 @@ def _table(group: pd.DataFrame) -> str:
     for name in extra_sets(group):
         cols[f"CER {name}"] = [_fmt(m, ".3f") + (f" ± {c:.3f}" if pd.notna(c) else "")
                                for m, c in zip(group[f"cer@{name}"], group[f"cer_ci@{name}"])]
+    for name in missing or {}:
+        cols.setdefault(f"CER {name}", ["not downloaded"] * len(group))
     cols["Params (M)"] = [_fmt(v, ".3f") for v in group.get("params_m", [None] * len(group))]
     if "gmacs_per_line" in group:
         cols["GMACs/line"] = [_fmt(v, ".3f") for v in group["gmacs_per_line"]]
@@ -281,10 +301,13 @@ def write_report(results_dir: str | Path, plot: bool = True) -> dict:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError(f"results folder not found: {results_dir} (it should hold {RUNS_FILE})")
+    if not (results_dir / RUNS_FILE).is_file():
+        raise UserError(f"no {RUNS_FILE} in {results_dir}: nothing to report; point --results at the folder a "
+                        "`ocrbench run` or `train` wrote (default local/<suite>)")
     runs = load_runs(results_dir)
     table = join_profiles(leaderboard(runs), load_profiles(results_dir))
     md, csv, js = (results_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json"))
-    atomic_write_text(md, markdown(table, runs, detector_markdown(runs)))
+    atomic_write_text(md, markdown(table, runs, detector_markdown(runs), read_missing(results_dir)))
     write_table(table, csv, js)
     written = {"markdown": str(md), "csv": str(csv), "json": str(js)}
     detectors = detector_leaderboard(runs)

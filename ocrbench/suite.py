@@ -13,11 +13,17 @@ through a sink, ``sink(file_name, record)``: by default appended to ``<results>/
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import json
+import os
 import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,13 +34,22 @@ import yaml
 from . import distributed
 from .callbacks import Callback
 from .config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash, for_model, to_dict
+from .data.cache import cache_home
 from .data.charset import Charset
 from .data.integrity import integrity_summary
 from .data.registry import create_dataset
-from .errors import UserError
+from .errors import NotDownloaded, UserError
 from .evaluate import evaluate
 from .models import create_model, model_task, model_version
-from .records import RUNS_FILE, append_record, atomic_write_text, environment, read_records
+from .records import (
+    NOT_DOWNLOADED_FILE,
+    RUNS_FILE,
+    append_record,
+    atomic_write_text,
+    environment,
+    read_records,
+)
+from .records import check_writable as records_check_writable
 from .runtime import resolve_device
 from .train import TrainingDiverged, resolve_workers, train
 
@@ -140,6 +155,7 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
         check_writable(cfg.results_path)  # before training, so no finished run's record can be lost
         sink = file_sink(cfg.results_path)
     cfg = for_model(entry, cfg)
+    check_job_folders(cfg)
     base = base_record(entry, cfg)
     records: list[dict] = []
     try:  # each row is written as soon as it is evaluated: an interrupted job keeps the rows it finished
@@ -150,6 +166,11 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
         records.append(_failed(sink, {**base, "status": "failed", "error": str(e)}))
     except (UserError, KeyboardInterrupt):
         raise
+    except OSError as e:
+        if e.errno in DISK_FULL:  # not the model's fault, and no failed row could be written either
+            raise disk_full(e) from None
+        records.append(_failed(sink, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                                      "traceback": traceback.format_exc(limit=5)}))
     except Exception as e:  # one model's bug must not end the suite: record it and go on
         records.append(_failed(sink, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
                                       "traceback": traceback.format_exc(limit=5)}))
@@ -158,8 +179,23 @@ def run_model(entry: ModelEntry, cfg: SuiteConfig, resume: bool = True, progress
 
 
 def _failed(sink: Sink, record: dict) -> dict:
-    sink(RUNS_FILE, record)
+    try:
+        sink(RUNS_FILE, record)
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            raise disk_full(e) from None
+        raise
     return record
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(e: OSError) -> UserError:
+    """The one line a full disk gets: what could not be written, and that finished rows are kept."""
+    where = f" writing {e.filename}" if e.filename else ""
+    return UserError(f"no space left on the device{where}: free some space (or choose another --out / --results) "
+                     "and rerun; finished rows are kept and the run resumes")
 
 
 def job_identity(entry: ModelEntry, cfg: SuiteConfig) -> dict:
@@ -190,7 +226,17 @@ def skipped_data(train_set, test_set) -> dict:
     """Unreadable files skipped under ``data.skip_bad``, counted in the record so nothing is dropped silently."""
     train, test = integrity_summary(train_set), integrity_summary(test_set)
     return {"bad_files_train": train["bad_files"], "bad_files_test": test["bad_files"],
-            "bad_examples": train["bad_examples"] + test["bad_examples"]}
+            "bad_examples": train["bad_examples"] + test["bad_examples"],
+            "oov_replaced_train": train["oov_replaced"], "oov_replaced_test": test["oov_replaced"]}
+
+
+def warn_replaced(dataset, where: str) -> None:
+    """Characters an ``oov: replace`` policy mapped get one line (and the record counts them): never silent."""
+    replaced = integrity_summary(dataset)["oov_replaced"]
+    if replaced:
+        shown = ", ".join(f"{c!r}x{n}" for c, n in list(replaced.items())[:5])
+        warnings.warn(f"{where}: replaced {sum(replaced.values())} characters outside the charset (data.oov="
+                      f"replace): {shown}; counted in the record as oov_replaced_train/test", stacklevel=2)
 
 
 def prepare_model(name: str, kwargs, cfg: SuiteConfig):
@@ -207,6 +253,8 @@ def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, 
     ``validate(model, val_set) -> CER`` gives the validation curve."""
     model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
     test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
+    for split, dataset in (("train", train_set), (cfg.eval_split, test_set)):
+        warn_replaced(dataset, f"{cfg.data.name} {split} split")
     out = run_dir(entry, cfg)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(replace(cfg, models=(entry,))), sort_keys=False))
@@ -287,16 +335,48 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
             yield {**common, **ev.as_dict(), "dataset": name,
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
-                   **decoding.get(decoder, {}), "examples": ev.examples}
+                   **_image_source(dataset), **decoding.get(decoder, {}), "examples": ev.examples}
     if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
         _profile(entry, cfg, base, model.charset, sink)
+
+
+def _image_source(dataset) -> dict:
+    """Where a downloaded collection's images came from (originals or a mirror's reduced copies): the lines'
+    version is the same for both, so the record says which pixels were read."""
+    source = getattr(dataset, "image_source", "")
+    return {"image_source": source} if source else {}
 
 
 def _evaluation_sets(cfg: SuiteConfig, test_set):
     """The suite's test split, then each evaluation set's test split at the suite's line height."""
     yield cfg.data.name, test_set
     for name in cfg.eval_sets:
-        yield name, create_dataset(name, "test", replace(cfg.data, name=name, root=None, options={}))
+        yield name, evaluation_set(cfg, name)
+
+
+def evaluation_set(cfg: SuiteConfig, name: str):
+    """The test split of evaluation set ``name`` at the suite's line height (its own root and options)."""
+    return create_dataset(name, "test", replace(cfg.data, name=name, root=None, options={}))
+
+
+def skip_missing_eval_sets(cfg: SuiteConfig, log=print) -> SuiteConfig:
+    """``cfg`` without the evaluation sets whose data is not downloaded: one line each now, and a note in the
+    results folder that the leaderboard shows where their column would be. Their rows are owed again (and
+    evaluated from the finished checkpoints) by the first run after the download."""
+    missing = {}
+    for name in cfg.eval_sets:
+        try:
+            evaluation_set(cfg, name)
+        except NotDownloaded as e:
+            missing[name] = e.command
+            log(f"[{cfg.name}] evaluation set {name} skipped: not downloaded; run `{e.command}`, then rerun to "
+                "add its rows")
+    note = cfg.results_path / NOT_DOWNLOADED_FILE
+    if missing:
+        atomic_write_text(note, json.dumps(missing, indent=1) + "\n")
+    elif note.exists():
+        note.unlink()
+    return replace(cfg, eval_sets=tuple(n for n in cfg.eval_sets if n not in missing))
 
 
 def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, dict]:
@@ -371,19 +451,45 @@ def recorded_rows(results_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
 
 def check_writable(folder: Path) -> None:
     """A results folder that cannot be written is a one-line error now, not a lost record after training."""
+    records_check_writable(folder, "results", "choose another --results")
+
+
+def check_job_folders(cfg: SuiteConfig) -> None:
+    """Where a job writes besides its results (checkpoints, the data cache): one line now, not a failed row
+    after the data has loaded."""
+    records_check_writable(Path(cfg.runs_dir), "checkpoints", "choose another --out (runs_dir)")
+    records_check_writable(cache_home(cfg.data.cache_dir), "the data cache",
+                           "point OCRBENCH_CACHE (or data.cache_dir) at a writable folder")
+
+
+LOCK_FILE = ".ocrbench.lock"
+
+
+@contextmanager
+def results_lock(folder: Path):
+    """Hold the results folder for a whole run, so two runs on it cannot both write every row: the second is
+    refused in one line naming the holder. An ``flock``: the kernel releases it when the holder dies."""
+    check_writable(folder)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write results to {folder}: {e.strerror or e}; choose another --results") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise UserError(f"results folder {folder} is in use by another ocrbench run (pid {holder}); wait for "
+                            "it to finish or choose another --results") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print,
               executor: Executor | None = None) -> list[RunOutcome]:
     """Run every (model, seed) job of ``cfg``; with ``resume``, rows already recorded are not produced again.
     ``executor`` runs the jobs (default :func:`run_jobs`: here, one after the other)."""
+    cfg = skip_missing_eval_sets(cfg, log)
     return (executor or run_jobs)(plan_suite(cfg, resume), resume, progress, log)
 
 

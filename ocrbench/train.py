@@ -160,7 +160,23 @@ def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, con
                   "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
     if rank_rng is not None:
         checkpoint["rank_rng"] = rank_rng
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    atomic_write(path, lambda tmp: save_torch(checkpoint, tmp))
+
+
+def save_torch(obj, path: Path) -> None:
+    """``torch.save`` through a Python file, so that a full disk is the ``OSError`` (ENOSPC) it is: torch's own
+    file writer reports only "unexpected pos", a RuntimeError the suite would record as the model's failure."""
+    try:
+        with open(path, "wb") as f:
+            try:
+                torch.save(obj, f)
+            except RuntimeError as e:
+                if isinstance(e.__context__, OSError):
+                    raise e.__context__ from None
+                raise
+    except OSError as e:
+        e.filename = e.filename or str(path)  # so the user's one line names the file
+        raise
 
 
 def model_meta(model) -> dict:
@@ -184,12 +200,47 @@ def load_model(path: str | Path):
             and isinstance(ckpt.get("model"), dict)):
         raise UserError(f"{path} is not an ocrbench checkpoint (no 'meta' with the model's name, arguments "
                         f"and charset, or no 'model' weights); {CHECKPOINT_SOURCE}")
-    model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
+    try:
+        model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
+    except TypeError as e:  # arguments of another version of the model
+        raise UserError(f"{path}: its arguments do not fit {meta['name']} ({e}); {CHECKPOINT_MISMATCH}") from None
+    problem = weights_problem(model.state_dict(), ckpt["model"])
+    if problem:
+        raise UserError(f"{path}: its weights do not fit {meta['name']} ({problem}); {CHECKPOINT_MISMATCH}")
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
 
+CHECKPOINT_MISMATCH = ("it was written for another architecture or model version: retrain it, or evaluate it with "
+                       "the ocrbench version that wrote it")
+
+
+def weights_problem(expected: dict, weights: dict) -> str | None:
+    """What keeps ``weights`` from loading into a model whose state_dict is ``expected`` (a short phrase), or None."""
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [k for k in expected if k in weights and getattr(weights[k], "shape", None) != expected[k].shape]
+    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
+             ((missing, "missing"), (unexpected, "unexpected"), (shapes, "of another shape")) if keys]
+    return "; ".join(parts) or None
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself, or the checkpoint.pt of the run folder ``path`` names."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise UserError(f"{path} is a folder without a {CHECKPOINT_NAME}: pass a checkpoint file or a run "
+                            "folder of `ocrbench train`/`run`")
+        return path / CHECKPOINT_NAME
+    return path
+
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
 def load_checkpoint(path: Path) -> dict:
+    path = checkpoint_file(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,17 +58,50 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("OCRBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+SHARED_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+MEMORIAL_PAGES = ("SC0033B_s4_b01_f14_i083", "SC0033B_s4_b01_f14_i084")  # two real pages (ALTO + JPG)
+
+
 @pytest.fixture
-def faulty_alto(tmp_path):
-    """The vendored ALTO pages with two faults loading meets: a line box 1 px high (cannot be cropped) and
-    a line with characters outside the IAM charset (€, ✓)."""
-    import re
+def shared_real() -> Path:
+    """The shared copies of the downloadable real collections (``<repo>/../shared/data/real``), or skip."""
+    if not SHARED_REAL.is_dir():
+        pytest.skip(f"shared real data not available ({SHARED_REAL})")
+    return SHARED_REAL
+
+
+@pytest.fixture
+def shared_download(shared_real):
+    """``fetch(name)`` installs dataset ``name`` from the shared mirror into the test cache (once per session:
+    a dataset already there is kept) and returns its folder."""
+    from ocrbench.data.download import download
+
+    def fetch(name: str) -> Path:
+        return Path(download(name, mirror=shared_real, progress=False)["path"])
+
+    return fetch
+
+
+@pytest.fixture
+def memorial_pages(tmp_path, shared_real) -> Path:
+    """Two real pages of stanford-memorials (the XML as published, the JPG a half-size copy) in a temp folder."""
     import shutil
 
-    from ocrbench.data.memorials import MEMORIALS_DIR
-
     root = tmp_path / "alto"
-    shutil.copytree(MEMORIALS_DIR, root)
+    root.mkdir()
+    for stem in MEMORIAL_PAGES:
+        for suffix in (".xml", ".jpg"):
+            shutil.copyfile(shared_real / "stanford-memorials" / f"{stem}{suffix}", root / f"{stem}{suffix}")
+    return root
+
+
+@pytest.fixture
+def faulty_alto(memorial_pages):
+    """Two real ALTO pages with two faults loading meets: a line box 1 px high (cannot be cropped) and
+    a line with characters outside the IAM charset (€, ✓)."""
+    import re
+
+    root = memorial_pages
     xml = root / "SC0033B_s4_b01_f14_i083.xml"
     text = re.sub(r'VPOS="251"\s*WIDTH="1571"\s*HEIGHT="190">\s*<Shape><Polygon POINTS="[^"]*"',
                   'VPOS="422" WIDTH="1571" HEIGHT="1"><Shape><Polygon POINTS="310 422 1800 422 1800 423 310 423"',

@@ -55,9 +55,58 @@ def placeholders(tmp_path_factory) -> dict[str, str]:
     (tmp / "bad.yaml").write_text("name: x\n  models: [\n")
     (tmp / "bad_field.yaml").write_text("name: x\nmodels: [crnn_tiny]\ntrain: {stepz: 3}\n")
     (tmp / "file.txt").write_text("a file, not a folder")
-    return {"CKPT": str(tmp / "ckpt.pt"), "DETECTOR": str(tmp / "detector.pt"), "STATE_DICT": str(tmp / "state_dict.pt"), "LIST_PT": str(tmp / "list.pt"),
+    torch.save({"meta": model_meta(model), "model": {f"old.{k}": v for k, v in model.state_dict().items()}},
+               tmp / "mismatch.pt")
+    (tmp / "run").mkdir()
+    shutil.copy(tmp / "ckpt.pt", tmp / "run" / "checkpoint.pt")
+    (tmp / "empty.yaml").write_text("")
+    (tmp / "garbage.yaml").write_bytes(bytes(random.Random(0).randrange(128, 256) for _ in range(512)))
+    (tmp / "empty").mkdir()
+    return {"MISMATCH_CKPT": str(tmp / "mismatch.pt"), "RUN_DIR": str(tmp / "run"),
+            "EMPTY_YAML": str(tmp / "empty.yaml"),
+            "GARBAGE_YAML": str(tmp / "garbage.yaml"), "EMPTY_DIR": str(tmp / "empty"),
+            "CKPT": str(tmp / "ckpt.pt"), "DETECTOR": str(tmp / "detector.pt"), "STATE_DICT": str(tmp / "state_dict.pt"), "LIST_PT": str(tmp / "list.pt"),
             "CORRUPT_PT": str(tmp / "corrupt.pt"), "JUNK": str(tmp / "junk"), "BAD_YAML": str(tmp / "bad.yaml"),
             "BAD_FIELD_YAML": str(tmp / "bad_field.yaml"), "TMP": str(tmp)}
+
+
+# two real ALTO pages from the shared copy of the downloadable collections (tests skip without it)
+MEMORIALS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "stanford-memorials"
+PAGE_I083 = "SC0033B_s4_b01_f14_i083"
+LONG_LINE = ("the same text written again " * 400)[:11000]
+
+
+@pytest.fixture(scope="module")
+def alto_folders(tmp_path_factory) -> dict[str, str]:
+    """``OOV_ALTO`` and ``LONG_ALTO`` (see the docs table)."""
+    if not MEMORIALS.is_dir():
+        pytest.skip(f"shared real data not available ({MEMORIALS})")
+    tmp = tmp_path_factory.mktemp("alto")
+    oov, long = trainable_alto(tmp / "oov"), trainable_alto(tmp / "long")
+    with_long_line(long)
+    return {"OOV_ALTO": str(oov), "LONG_ALTO": str(long)}
+
+
+def trainable_alto(root: Path) -> Path:
+    """The two memorial pages with split files (train: one page, val and test: both) and two characters
+    outside the IAM charset (€, ✓) on the training page."""
+    root.mkdir(parents=True)
+    for name in (f"{PAGE_I083}.xml", f"{PAGE_I083}.jpg", "SC0033B_s4_b01_f14_i084.xml", "SC0033B_s4_b01_f14_i084.jpg"):
+        shutil.copyfile(MEMORIALS / name, root / name)
+    xml = root / f"{PAGE_I083}.xml"
+    xml.write_text(xml.read_text().replace('CONTENT="of the Univ. of the"', 'CONTENT="of the Univ. € of the ✓"'))
+    (root / "train.txt").write_text(f"{PAGE_I083}\n")
+    for split in ("val", "test"):
+        (root / f"{split}.txt").write_text("SC0033B_s4_b01_f14_i084\nSC0033B_s4_b01_f14_i083\n")
+    return root
+
+
+def with_long_line(root: Path) -> None:
+    """One line of the training page transcribed with 11,000 characters (a page read as one line)."""
+    xml = root / f"{PAGE_I083}.xml"
+    text = xml.read_text()
+    assert 'CONTENT="of the Univ. € of the ✓"' in text
+    xml.write_text(text.replace('CONTENT="of the Univ. € of the ✓"', f'CONTENT="{LONG_LINE}"'))
 
 
 def expand(command: str, values: dict[str, str]) -> list[str]:
@@ -71,9 +120,12 @@ def test_the_table_has_the_cases_of_the_issue():
 
 
 @pytest.mark.parametrize("command,expected,status", table_rows(), ids=[r[0][9:60] for r in table_rows()])
-def test_each_bad_input_gets_one_clear_line(command, expected, status, placeholders, faulty_alto, capsys):
+def test_each_bad_input_gets_one_clear_line(command, expected, status, placeholders, faulty_alto, capsys,
+                                            request):
     if "--device cuda" in command and torch.cuda.is_available():
         pytest.skip("the row is about a machine without a GPU")
+    if "_ALTO" in command.replace("FAULTY_ALTO", ""):
+        placeholders = {**placeholders, **request.getfixturevalue("alto_folders")}
     argv = expand(command.replace("FAULTY_ALTO", str(faulty_alto)), placeholders)
     with warnings.catch_warnings(record=True) as caught:  # a user sees them as one line each (test below)
         warnings.simplefilter("always")
@@ -213,3 +265,149 @@ def test_a_read_only_results_folder_is_refused_before_training(tmp_path):
     assert f"cannot write results to {results}" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()  # refused before any training
     assert time.monotonic() - t0 < 60
+
+
+# ---- the fault table of docs/bad-inputs.md: a torn line, two runs at once, a full disk, an over-long line ------
+SMALL_SUITE = """\
+name: small
+seeds: 1
+profile: false
+models: [crnn_tiny]
+data: {name: synth-lines, height: 32, train_size: 16, val_size: 4, test_size: 4, options: {max_chars: 6}}
+train: {steps: STEPS, batch_size: 4, checkpoint_every: 2, device: cpu, eval_batch_size: 4}
+"""
+TRAIN_SMALL = ["--model", "crnn_tiny", "--steps", "2", "--batch-size", "4", "--device", "cpu", "--quiet",
+               "--set", "data.train_size=8", "--set", "data.val_size=4", "--set", "data.test_size=4",
+               "--set", "data.height=32", "--set", "profile=false"]
+
+
+def small_suite(tmp: Path, steps: int = 4) -> list[str]:
+    (tmp / "small.yaml").write_text(SMALL_SUITE.replace("STEPS", str(steps)))
+    return ["run", str(tmp / "small.yaml"), "--results", str(tmp / "results"), "--quiet",
+            "--set", f"runs_dir={tmp / 'runs'}"]
+
+
+def whole_records(path: Path) -> list[dict]:
+    """Every line of ``path`` a whole JSON record (nothing glued, nothing torn)."""
+    data = path.read_bytes() if path.exists() else b""
+    assert not data or data.endswith(b"\n"), data[-80:]
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def test_a_rerun_after_a_torn_last_line_moves_it_aside_and_glues_nothing(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "runs.jsonl").write_bytes(b'{"model": "crnn_tiny", "sta')  # a write cut off by a kill
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", *TRAIN_SMALL, "--results", str(results), "--out", str(tmp_path / "runs")]) == 0
+    assert any("last line was cut off" in str(w.message) and ".partial" in str(w.message) for w in caught)
+    assert [r["model"] for r in whole_records(results / "runs.jsonl")] == ["crnn_tiny"]  # the row is there, once
+    assert (results / "runs.jsonl.partial").read_bytes() == b'{"model": "crnn_tiny", "sta\n'
+
+
+def _popen(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([OCRBENCH, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=_one_thread_env())
+
+
+@pytest.mark.skipif(OCRBENCH is None, reason="the ocrbench entry point is not installed (pip install -e .)")
+def test_two_runs_on_one_results_folder_one_refused_every_row_once(tmp_path):
+    command = small_suite(tmp_path, steps=40)  # the winner holds the folder for seconds
+    first, second = _popen(command), _popen(command)  # both start at once: one gets the folder
+    outcomes = sorted([(p.wait(timeout=300), p.stderr.read(), p.pid) for p in (first, second)])
+    (ok, ok_err, winner), (refused, err, _) = outcomes
+    assert (ok, refused) == (0, 2), outcomes
+    assert "Traceback" not in ok_err + err and len(err.strip().splitlines()) == 1, err
+    assert f"is in use by another ocrbench run (pid {winner})" in err and str(tmp_path / "results") in err
+    assert [(r["model"], r["decoder"]) for r in whole_records(tmp_path / "results" / "runs.jsonl")] == [
+        ("crnn_tiny", "greedy")]
+
+
+# In a subprocess, the disk fills up: FAULT=checkpoint makes every checkpoint write fail, FAULT=rows writes 7 bytes
+# of a row to runs.jsonl and then fails (a torn write), as ENOSPC does on a full file system.
+FULL_DISK = """\
+import errno, os, sys
+import torch
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+if os.environ["FAULT"] == "checkpoint":
+    torch.save = no_space
+else:
+    write = os.write
+    def torn_write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("runs.jsonl"):
+            write(fd, bytes(data)[:7])
+            no_space()
+        return write(fd, data)
+    os.write = torn_write
+from ocrbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the torn write is found through /proc/self/fd")
+@pytest.mark.parametrize("fault", ["checkpoint", "rows"])
+def test_a_full_disk_is_one_line_and_leaves_whole_lines_only(tmp_path, fault):
+    import os
+    import sys
+
+    command = small_suite(tmp_path)
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, *command], capture_output=True, text=True,
+                          env={**_one_thread_env(), "FAULT": fault})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "no space left on the device writing" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert whole_records(tmp_path / "results" / "runs.jsonl") == []  # the torn row was cut back off
+    if fault == "rows":
+        assert os.path.getsize(tmp_path / "results" / "runs.jsonl") == 0
+    assert main(command) == 0  # space again: the rerun finishes, every row once
+    assert [(r["model"], r["decoder"]) for r in whole_records(tmp_path / "results" / "runs.jsonl")] == [
+        ("crnn_tiny", "greedy")]
+
+
+RSS_LIMIT_MIB = 2048  # the 11,000-character line took 24 GB before lines and batches were bounded
+
+
+def run_bounded(args: list[str]) -> tuple[int, str, float]:
+    """``ocrbench ARGS`` under a 6 GB address-space limit: (exit status, stderr, peak RSS in MiB)."""
+    import os
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    proc = subprocess.Popen([OCRBENCH, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=_one_thread_env(), preexec_fn=limit)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, err, usage.ru_maxrss / 1024
+
+
+@pytest.mark.skipif(OCRBENCH is None, reason="the ocrbench entry point is not installed (pip install -e .)")
+def test_an_over_long_line_is_one_line_in_check_eval_and_training_within_a_memory_bound(tmp_path, placeholders,
+                                                                                        alto_folders):
+    alto = alto_folders["LONG_ALTO"]
+    expected = "line of 11,000 characters, over the limit of 500"
+    for args, status in ((["data", "check", f"alto:{alto}"], 1),
+                         (["eval", "--checkpoint", placeholders["CKPT"], "--dataset", f"alto:{alto}", "--quiet"], 2),
+                         (["train", "--model", "crnn_tiny", "--dataset", f"alto:{alto}", "--set", "data.oov=replace",
+                           "--steps", "2", "--device", "cpu", "--results", str(tmp_path / "res"), "--out",
+                           str(tmp_path / "runs"), "--quiet"], 2)):
+        code, err, rss = run_bounded(args)
+        assert code == status and "Traceback" not in err, (args, err)
+        if status == 2:
+            assert expected in err and len(err.strip().splitlines()) == 1, err
+        assert rss < RSS_LIMIT_MIB, (args, rss)
+
+
+def test_ocrbench_cache_at_a_file_is_refused_before_any_data_loads(tmp_path, monkeypatch, capsys):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("OCRBENCH_CACHE", str(tmp_path / "file"))
+    assert main(["train", *TRAIN_SMALL, "--results", str(tmp_path / "res"), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ocrbench: error: cannot write the data cache to {tmp_path / 'file'}")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.pt"))

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from ocrbench.cli import main
-from ocrbench.data.memorials import MEMORIALS_DIR
 from ocrbench.data.registry import DataConfig, create_dataset
 from ocrbench.detection_report import detector_leaderboard, detector_markdown
 from ocrbench.errors import DataError
@@ -35,7 +34,6 @@ from ocrbench.pipeline import (
 )
 from ocrbench.train import model_meta
 
-ALTO = MEMORIALS_DIR  # the vendored pages
 PAGE = 256
 
 
@@ -191,19 +189,19 @@ def test_draw_boxes(pages):
 
 
 # ---- real pages -------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not ALTO.is_dir(), reason="shared ALTO fixtures not available")
-def test_real_alto_pages_load_as_page_samples():
+def test_real_alto_pages_load_as_page_samples(memorial_pages):
+    """Two real pages (conftest: the shared copy, half-size images; skipped without it)."""
     counts = []
-    for xml in sorted(ALTO.glob("*.xml")):
+    for xml in sorted(memorial_pages.glob("*.xml")):
         s = page_sample_from_xml(xml)
         h, w = s.image.shape
-        assert isinstance(s, PageSample) and h > 2000 and w > 1500
+        assert isinstance(s, PageSample) and h > 1000 and w > 700
         assert np.median(s.image) < 60  # converted to ink bright
         assert (s.boxes[:, 2] <= w + 1).all() and (s.boxes[:, 3] <= h + 1).all()
         assert all(s.texts)
         counts.append(len(s.texts))
     assert counts == [15, 13]
-    handwritten = page_sample_from_xml(sorted(ALTO.glob("*.xml"))[1], line_types=["Handwritten"])
+    handwritten = page_sample_from_xml(sorted(memorial_pages.glob("*.xml"))[1], line_types=["Handwritten"])
     assert len(handwritten.texts) == 11  # two printed letterhead lines left out
 
 

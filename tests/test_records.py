@@ -123,3 +123,33 @@ def test_environment_stamp_has_what_produced_the_number():
     env = environment("cpu")
     for key in ("device", "device_name", "torch", "threads", "git"):
         assert env[key] not in (None, "")
+
+
+def test_an_append_after_a_torn_last_line_moves_it_aside(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_bytes(b'{"model": "a", "status": "ok", "dataset": "d", "split": "test"}\n{"model": "b", "sta')
+    with pytest.warns(UserWarning, match="last line was cut off"):
+        append_record(path, {"model": "c", "status": "ok", "dataset": "d", "split": "test"})
+    assert [r["model"] for r in read_records(path)] == ["a", "c"]
+    assert (tmp_path / "runs.jsonl.partial").read_bytes() == b'{"model": "b", "sta\n'
+
+
+def test_a_failed_append_leaves_the_whole_line_or_nothing(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import ocrbench.records as records
+
+    path = tmp_path / "runs.jsonl"
+    append_record(path, {"model": "a"})
+    before = path.read_bytes()
+    real_write = os.write
+
+    def torn(fd, data):
+        real_write(fd, data[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(records.os, "write", torn)
+    with pytest.raises(OSError) as caught:
+        append_record(path, {"model": "b"})
+    assert caught.value.filename == str(path) and path.read_bytes() == before

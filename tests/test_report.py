@@ -70,6 +70,7 @@ def test_report_files_and_failed_section(tmp_path):
 
 def test_empty_results_give_an_empty_leaderboard_and_no_stale_plot(tmp_path):
     (tmp_path / "leaderboard.png").write_bytes(b"old")
+    (tmp_path / "runs.jsonl").write_text("")  # records all skipped, or none yet: a folder without the file is refused
     written = write_report(tmp_path)
     assert "No finished recognizer runs" in open(written["markdown"]).read()
     assert not (tmp_path / "leaderboard.png").exists()
@@ -78,6 +79,12 @@ def test_empty_results_give_an_empty_leaderboard_and_no_stale_plot(tmp_path):
 def test_a_missing_results_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="results folder not found"):
         write_report(tmp_path / "nope")
+
+
+def test_a_folder_without_records_is_refused_not_reported_empty(tmp_path):
+    with pytest.raises(UserError, match="no runs.jsonl in"):
+        write_report(tmp_path)
+    assert not (tmp_path / "leaderboard.md").exists()
 
 
 def test_the_data_wait_share_is_shown_as_a_mean_percentage(tmp_path):

@@ -55,13 +55,14 @@ def test_a_lost_row_is_produced_again_without_retraining(tmp_path):
     assert [o.status for o in run_suite(cfg, progress=False, log=lambda *_: None)] == ["skipped"]
 
 
-def test_evaluation_sets_add_rows_but_not_training(tmp_path):
+def test_evaluation_sets_add_rows_but_not_training(tmp_path, shared_download):
+    shared_download("stanford-memorials")  # a user download now: installed from the shared copy (else skipped)
     cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), eval_sets=("stanford-memorials",))
     run_suite(cfg, progress=False, log=lambda *_: None)
     rows = read_records(tmp_path / "results" / "runs.jsonl")
     assert [(r["dataset"], r["train_dataset"]) for r in rows] == [("synth-lines", "synth-lines"),
                                                                   ("stanford-memorials", "synth-lines")]
-    assert rows[1]["lines"] == 26 and rows[0]["config_hash"] == rows[1]["config_hash"]
+    assert rows[1]["lines"] >= 26 and rows[0]["config_hash"] == rows[1]["config_hash"]  # the whole collection
 
 
 def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):

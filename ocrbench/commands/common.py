@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 from ..config import SuiteConfig, TrainConfig, load_suite, parse_override, resolve_config  # noqa: F401 (commands use it)
 from ..data.registry import DataConfig
 from ..errors import UserError
 from ..progress import progress_enabled, set_quiet  # noqa: F401  (re-exported for commands)
+from ..train import checkpoint_file
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,8 @@ def suite_from_args(config: str | None, overrides: list[str], extra: dict | None
 # ---- evaluating a checkpoint (`eval`, `errors`) ------------------------------------------------------------
 def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
     """The options of commands that evaluate a checkpoint; defaults come from the run that wrote it."""
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by `ocrbench train` or `run`")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint.pt written by `ocrbench train` or `run`, or its run folder")
     p.add_argument("--dataset", help="dataset name or kind:PATH (default: the run's, else synth-lines)")
     p.add_argument("--config", help="suite YAML whose data section to use (default: the config.yaml beside "
                                     "the checkpoint, when there is one)")
@@ -51,7 +52,7 @@ def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
 
 def run_config(args) -> tuple[SuiteConfig | None, str]:
     """The suite config of ``--config``, else of the run's config.yaml beside the checkpoint, else None."""
-    path = resolve_config(args.config) if args.config else Path(args.checkpoint).parent / "config.yaml"
+    path = resolve_config(args.config) if args.config else checkpoint_file(args.checkpoint).parent / "config.yaml"
     if args.config or path.is_file():
         return load_suite(path), str(path)
     return None, "defaults"

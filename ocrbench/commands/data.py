@@ -1,10 +1,11 @@
-"""ocrbench data preview|info: look at a dataset."""
+"""ocrbench data preview|info|check|download: look at, check and fetch datasets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..data.registry import DataConfig, create_dataset, dataset_info
+from ..errors import UserError
 from .common import add_json
 
 
@@ -33,6 +34,17 @@ def register(sub) -> None:
                        help="report unreadable files without failing (training would skip and count them)")
     add_json(check)
     check.set_defaults(handler=handle_check)
+    dl = dsub.add_parser("download", help="download a dataset into the cache, verifying every checksum (--list: "
+                                          "what can be downloaded)")
+    dl.add_argument("name", nargs="?", help="dataset name (see --list)")
+    dl.add_argument("--list", action="store_true", help="list the downloadable datasets and whether they are here")
+    dl.add_argument("--from", dest="mirror", metavar="DIR",
+                    help="install from a local mirror DIR/<name>/ instead of the network (default: $OCRBENCH_MIRROR)")
+    dl.add_argument("--base-url", help="fetch the recipe's files from this URL instead of the recipe's")
+    dl.add_argument("--force", action="store_true", help="download again even when the dataset is installed")
+    dl.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json(dl)
+    dl.set_defaults(handler=handle_download)
 
 
 def handle_preview(args) -> dict:
@@ -83,3 +95,27 @@ def handle_check(args) -> dict:
     out = report.as_dict(skip_bad=args.skip_bad)
     out["failed"] = not out["ok"]
     return out
+
+
+def handle_download(args) -> dict:
+    from ..data import download as dl
+
+    if args.list:
+        return _download_list(dl)
+    if not args.name:
+        raise UserError(f"name a dataset to download ({', '.join(dl.list_recipes())}), or use --list")
+    manifest = dl.download(args.name, mirror=args.mirror, base_url=args.base_url, progress=not args.quiet,
+                           force=args.force)
+    what = "already downloaded" if manifest["already"] else f"downloaded from {manifest['downloaded_from']}"
+    manifest["text"] = (f"{args.name}: {what}: {len(manifest['files'])} files verified, version "
+                        f"{manifest['version']}, images: {manifest['image_source']}\n{manifest['path']}")
+    return manifest
+
+
+def _download_list(dl) -> dict:
+    rows = [dl.recipe_status(name) for name in dl.list_recipes()]
+    lines = [f"{'name':<20} {'files':>5} {'size':>9}  {'downloaded':<32} license"]
+    for r in rows:
+        here = f"yes ({r['image_source']})" if r["downloaded"] else "no"
+        lines.append(f"{r['name']:<20} {r['files']:>5} {r['bytes'] / 1e6:>6.1f} MB  {here:<32} {r['license']}")
+    return {"datasets": rows, "text": "\n".join(lines)}

@@ -42,7 +42,8 @@ def handle(args) -> dict:
     out["text"] = (f"{model.name} on {cfg.name}/{args.split} ({result.lines} lines, {args.decoder}): "
                    f"CER {result.cer:.4f}  WER {result.wer:.4f}")
     if out["bad_files"]:
-        out["text"] += f"\n  skipped {out['bad_files']} unreadable files, e.g. {out['bad_examples'][0]}"
+        out["text"] += (f"\n  skipped {out['bad_files']} unreadable files or lines over the size bounds, e.g. "
+                        f"{out['bad_examples'][0]}")
     if decoding.get("lm_checkpoint"):
         out["text"] += (f"\n  LM {decoding['lm_checkpoint']} (weight {decoding['lm_weight']}, "
                         f"beam width {decoding['beam_width']})")

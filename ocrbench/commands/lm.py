@@ -6,6 +6,7 @@ import time
 
 from ..data.charset import IAM_CHARS
 from ..lm import default_lm_path, evaluate_lm, get_lm, load_lm, train_and_save
+from ..lm.text import CORPORA, TRAIN_CORPUS
 from ..lm.train import HELD_OUT
 from .common import add_json, add_overrides, suite_from_args
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
     p = sub.add_parser("lm", help="train or evaluate the character language model (decoder beam+lm)")
     lm_sub = p.add_subparsers(dest="lm_command", required=True, metavar="{train,eval}")
 
-    t = lm_sub.add_parser("train", help="train the character LM on the vendored training text")
+    t = lm_sub.add_parser("train", help=f"train the character LM on the vendored text {TRAIN_CORPUS}")
     t.add_argument("--config", help="suite YAML whose lm section to use (default: code defaults)")
     t.add_argument("--out", help="checkpoint path (default: the cache, <cache>/lm/charlm-<hash>.pt, where "
                                  "the suite looks for it)")
@@ -31,7 +32,8 @@ def register(sub) -> None:
     e.add_argument("--checkpoint", help="LM checkpoint (default: the cached LM of the config's lm settings)")
     e.add_argument("--config", help="suite YAML whose lm section names the LM (default: code defaults)")
     e.add_argument("--text", action="append",
-                   help=f"corpus name or text file, repeatable (default: {', '.join(HELD_OUT)})")
+                   help=f"vendored corpus ({', '.join(CORPORA)}) or a text file, one sentence a line; "
+                        f"repeatable (default: {', '.join(HELD_OUT)})")
     e.add_argument("--max-lines", type=int, help="score only the first N wrapped lines of each text")
     e.add_argument("--device", default="cpu")
     add_overrides(e)

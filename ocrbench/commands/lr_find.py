@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lr_find import lr_range_test, plot_lr_finder
+from ..lr_find import check_lr_range, lr_range_test, plot_lr_finder
 from ..suite import prepare_model
 from .common import add_json, add_overrides, suite_from_args
 
@@ -22,6 +22,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> dict:
+    check_lr_range(args.start_lr, args.end_lr, args.steps)  # before the model is built
     cfg = suite_from_args(args.config, args.overrides, {"data.name": args.dataset})
     model, train_set = prepare_model(args.model, {}, cfg)
     given = {"start_lr": args.start_lr, "end_lr": args.end_lr, "steps": args.steps}  # the rest: lr_range_test's
@@ -31,3 +32,4 @@ def handle(args) -> dict:
             "text": f"{args.model}: suggested lr {result.suggestion:.2e}"
                     + (f" (loss diverged at {result.diverged_at:.2e})" if result.diverged_at else "")
                     + (f"; plot: {plot}" if plot else "")}
+

@@ -12,7 +12,7 @@ from ..errors import UserError
 from ..executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
 from ..records import RUNS_FILE, atomic_write_text
 from ..report import compare_folders, compare_markdown, write_report
-from ..suite import run_suite
+from ..suite import results_lock, run_suite
 from .common import add_json, add_overrides, suite_from_args
 
 
@@ -51,8 +51,9 @@ def handle(args) -> dict:
                              cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
     t0 = time.perf_counter()
     log = (lambda *_: None) if args.json else partial(print, flush=True)  # a log file sees each model at once
-    outcomes = run_suite(cfg, resume=not args.no_resume, progress=not args.quiet, log=log, executor=executor)
-    written = write_report(cfg.results_path)
+    with results_lock(cfg.results_path):  # a second run on the folder is refused, not a second copy of every row
+        outcomes = run_suite(cfg, resume=not args.no_resume, progress=not args.quiet, log=log, executor=executor)
+        written = write_report(cfg.results_path)
     seconds = time.perf_counter() - t0
     failed = sorted({o.model for o in outcomes if o.status == "failed"})
     text = [f"suite {cfg.name} done in {seconds / 60:.1f} min; leaderboard: {written['markdown']}"]

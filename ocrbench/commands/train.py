@@ -7,14 +7,16 @@ ranks build the same model and data, train their shards into the same run folder
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import replace
 
 from .. import distributed
 from ..config import ModelEntry, SuiteConfig, TrainConfig, for_model
-from ..suite import prepare_model, run_dir, run_hash, run_model
+from ..errors import UserError
+from ..suite import prepare_model, results_lock, run_dir, run_hash, run_model, skip_missing_eval_sets
 from ..train import train
-from .common import add_json, add_overrides, set_quiet, suite_from_args
+from .common import add_json, add_overrides, parse_override, set_quiet, suite_from_args
 
 
 def register(sub) -> None:
@@ -47,6 +49,7 @@ def handle(args) -> dict:
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device,
              "train.precision": args.precision, "train.seed": args.seed,
              "train.grad_checkpointing": args.grad_checkpointing, "train.compile": args.compile, "runs_dir": args.out, "results_dir": args.results}
+    refuse_suite_fields(args.overrides)
     cfg = suite_from_args(args.config, args.overrides, extra)
     entry = ModelEntry(args.model, decoders=tuple(args.decoder or ("greedy",)))
     cfg = replace(cfg, name="train", models=(entry,))
@@ -56,7 +59,9 @@ def handle(args) -> dict:
         if not distributed.is_main():
             train_shard(entry, cfg, resume=not args.no_resume)
             raise SystemExit(0)  # rank 0 alone reports: no output here, even with --json
-        outcome = run_model(entry, cfg, resume=not args.no_resume, progress=not args.quiet)
+        with results_lock(cfg.results_path):
+            cfg = skip_missing_eval_sets(cfg, log=lambda msg: print(msg, file=sys.stderr))
+            outcome = run_model(entry, cfg, resume=not args.no_resume, progress=not args.quiet)
     finally:
         distributed.shutdown()
     records = [{k: v for k, v in r.items() if k not in ("traceback",)} for r in outcome.records]
@@ -74,6 +79,19 @@ def handle(args) -> dict:
             text.append(f"  error: {r['error']}")
     return {"status": outcome.status, "records": records, "text": "\n".join(text),
             "failed": outcome.status == "failed"}
+
+
+# suite fields `train` has no use for (one model, one seed, its own suite name "train")
+SUITE_ONLY = ("name", "models", "seeds", "reference_dir")
+
+
+def refuse_suite_fields(overrides: list[str]) -> None:
+    """A ``--set`` that `train` would ignore is refused rather than silently dropped."""
+    for text in overrides:
+        key = parse_override(text)[0]
+        if key.split(".")[0] in SUITE_ONLY:
+            raise UserError(f"--set {key}: `ocrbench train` ignores the suite field {key.split('.')[0]!r} (it trains "
+                            "one model, one seed); use it with `ocrbench run`, or --seed/--model here")
 
 
 def preflight(train_cfg: TrainConfig) -> None:

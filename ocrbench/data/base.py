@@ -66,6 +66,25 @@ class LineBatch:
                          self.target_lengths.pin_memory(), self.texts)
 
 
+# Bounds on one line, so a page or region transcribed as one line (11,000 characters) or a crop of a whole row of
+# a ledger cannot take the machine's memory: a CTC model pads a line to (2 x characters + 1) x its stride, and a
+# batch to its widest line. Real lines are far inside: IAM's longest has under 100 characters and a width under
+# 40 times its height; the synthetic lines 48 characters.
+MAX_LINE_CHARS = 500
+MAX_LINE_ASPECT = 100  # width / height (after resizing to the line height: 6,400 pixels at height 64)
+
+
+def line_problem(text: str, width: int, height: int) -> str | None:
+    """Why a line is too big to read (a sentence naming the bound), or None."""
+    if len(text) > MAX_LINE_CHARS:
+        return (f"line of {len(text):,} characters, over the limit of {MAX_LINE_CHARS} (a region or page "
+                "transcribed as one line?)")
+    if width > MAX_LINE_ASPECT * max(1, height):
+        return (f"line crop {width}x{height} px is over {MAX_LINE_ASPECT} times wider than high (a box around "
+                "several lines or a whole row?)")
+    return None
+
+
 def resize_to_height(image: np.ndarray, height: int) -> np.ndarray:
     """Scale a line image to ``height`` pixels, keeping its aspect ratio."""
     h, w = image.shape

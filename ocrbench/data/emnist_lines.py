@@ -1,7 +1,7 @@
 """``emnist-lines``: sentences written with real handwritten EMNIST glyphs (after the Full Stack Deep Learning
 labs' EMNIST-Lines, re-done here with typographic placement).
 
-Each line is a word window of a public-domain sentence of its split (the same vendored Gutenberg sentences
+Each line is a word window of a public-domain sentence of its split (the same vendored Austen sentences
 as synth-lines, split by a hash of their text, so no test sentence is seen in training), reduced to EMNIST's
 62 classes and space (apostrophes are dropped, other punctuation becomes a space, accents are stripped).
 Every character is a glyph drawn at random from the split's **own** glyph pool (:func:`emnist.split_pool`:
@@ -180,7 +180,7 @@ class EmnistLines(integrity.CachedLines):
     "emnist-lines",
     description="Sentences written with real EMNIST handwritten glyphs, disjoint glyph pools per split "
     "(needs EMNIST: data.root)",
-    license="Glyphs: NIST SD19 derivative (US government work); text: public domain (Project Gutenberg)",
+    license="Glyphs: NIST SD19 derivative (US government work); text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr)",
     citation=emnist._EMNIST_CITE + "; after the Full Stack Deep Learning text recognizer labs' EMNIST-Lines",
     needs_root=True,
     sizes="generated: data.train_size / val_size / test_size lines (defaults 20,000 / 500 / 1,000); glyphs from "

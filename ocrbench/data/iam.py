@@ -16,8 +16,13 @@ Metadata comes from ``xml/`` when present (line texts with their real spacing: `
 Options (``DataConfig.options``):
     splits ("aachen"): ``aachen`` (6,482 / 976 / 2,915 lines), ``large`` (the original writer-independent
         task: 6,161 train, val = validation sets 1 + 2 = 1,840, test 1,861), or a folder with
-        ``train.txt``/``val.txt``/``test.txt`` of line IDs. The vendored lists and their source are described
-        in ``ocrbench/data/assets/iam_splits/README.md``.
+        ``train.txt``/``val.txt``/``test.txt`` of line IDs. ``aachen`` reads IAM-B of the downloaded
+        ``iam-splits`` (``ocrbench data download iam-splits``: the lists of shonenkov/IAM-Splitting at a pinned
+        commit, checksums verified). ``large`` reads IAM's own task files (``trainset.txt``,
+        ``validationset1.txt``, ``validationset2.txt``, ``testset.txt``) when the IAM folder holds them (in
+        ``ROOT/``, ``ROOT/largeWriterIndependentTextLineRecognitionTask/`` or ``ROOT/task/``), else the
+        downloaded IAM-C: train and test as they are, val = validation set 1 (the lines of IAM-D's validation
+        list that are not in IAM-C's, 900 lines / 105 forms) then validation set 2 (IAM-C's, 940 / 115).
     level ("lines"): ``lines`` (IAM's line images) or ``paragraphs`` (the handwritten part of each form,
         cropped from the form scan around its lines; text = the form's lines joined by spaces; a form belongs
         to a split when its lines do).
@@ -46,30 +51,24 @@ from typing import Any
 from ..errors import DataError, UserError
 from . import integrity
 from .charset import Charset, CharsetError
+from .download import require_dataset
 from .images import read_gray, scan_to_ink
 from .registry import DataConfig, register_dataset, resolve_options
 from .xml_pages.page import Page, TextLine
 
-SPLITS_DIR = Path(__file__).parent / "assets" / "iam_splits"
+SPLITS_DATASET = "iam-splits"  # the downloadable lists (recipes/iam-splits.json)
+VAL1 = "validation set 1"  # derived: IAM-D/valid.txt minus IAM-C/valid.txt (see split_file_ids)
 SPLIT_FILES = {
-    "aachen": {"train": ["aachen/train.txt"], "val": ["aachen/val.txt"], "test": ["aachen/test.txt"]},
-    "large": {"train": ["large/train.txt"], "val": ["large/val1.txt", "large/val2.txt"],
-              "test": ["large/test.txt"]},
+    "aachen": {"train": ["IAM-B/train.txt"], "val": ["IAM-B/valid.txt"], "test": ["IAM-B/test.txt"]},
+    "large": {"train": ["IAM-C/train.txt"], "val": [VAL1, "IAM-C/valid.txt"], "test": ["IAM-C/test.txt"]},
 }
 SPLIT_SIZES = {"aachen": {"train": 6482, "val": 976, "test": 2915},
                "large": {"train": 6161, "val": 1840, "test": 1861}}
-SPLIT_SHA256 = {
-    "aachen/train.txt": "fca6f8bf0db48d9fd314520f707c576325fc4c97e9a58176abbe9e716f055ba8",
-    "aachen/val.txt": "4fd23cb2ca84387898a579f695a92310b537e91326abde72e8020c91f1a6ed4d",
-    "aachen/test.txt": "d0c24fe3805eff759bc6d515a4fe48f11b3fd46ade71d0c924020bc20d8f2f1e",
-    "large/train.txt": "bc716bd796932d0c949fe86fb39465e323ce7e537904681b1f562011b16f0467",
-    "large/val1.txt": "db2328189275e09819617a382c57bdd157f6b221cd26954991da7ceed2e44e97",
-    "large/val2.txt": "1f4ef439c915e0024f0fa94df0e1dc4b38c7af4b3c102204997543b6a266d778",
-    "large/test.txt": "244f3724c5a93fa6c7ec67ddeed7e433fcbbacdd88e87df2e3433e4ec05f7e5e",
-}
-# The original task's file names, for cross-checking a user's copy against the vendored lists.
-LARGE_TASK_FILES = {"train.txt": "trainset.txt", "val1.txt": "validationset1.txt",
-                    "val2.txt": "validationset2.txt", "test.txt": "testset.txt"}
+# IAM's own files of the large writer-independent task (largeWriterIndependentTextLineRecognitionTask.zip),
+# read for ``large`` when the user's IAM folder holds them, in one of TASK_DIRS.
+LARGE_TASK_FILES = {"train": ["trainset.txt"], "val": ["validationset1.txt", "validationset2.txt"],
+                    "test": ["testset.txt"]}
+TASK_DIRS = (".", "largeWriterIndependentTextLineRecognitionTask", "task")
 IAM_LINES_VERSION = 1  # bump when a change alters any cached line
 PARAGRAPH_MARGIN = 20  # form pixels of context around a paragraph's lines
 DEFAULT_OPTIONS = {"splits": "aachen", "level": "lines", "err_lines": "keep", "text_source": "auto"}
@@ -201,12 +200,31 @@ def read_id_list(path: Path) -> list[str]:
     return [s.strip() for s in path.read_text().splitlines() if s.strip() and not s.startswith("#")]
 
 
-def split_ids(convention: str | None, split: str) -> list[str]:
+def task_dir(root: Path | None) -> Path | None:
+    """The folder of the user's copy of IAM's large-task files under ``root``, or None."""
+    if root is None:
+        return None
+    return next((root / d for d in TASK_DIRS if (root / d / LARGE_TASK_FILES["train"][0]).is_file()), None)
+
+
+def split_file_ids(folder: Path, name: str) -> list[str]:
+    """Line IDs of one list of the downloaded ``iam-splits`` (``VAL1`` is derived from two lists)."""
+    if name == VAL1:
+        second = set(read_id_list(folder / "IAM-C" / "valid.txt"))
+        return [i for i in read_id_list(folder / "IAM-D" / "valid.txt") if i not in second]
+    return read_id_list(folder / name)
+
+
+def split_ids(convention: str | None, split: str, root: Path | None = None,
+              cache_dir: str | None = None) -> list[str]:
     """Line IDs of ``split`` under ``convention`` (``aachen``, ``large`` or a folder of split files; None: the
-    ``splits`` option's default)."""
+    ``splits`` option's default). ``root``: the IAM folder, whose own task files ``large`` prefers."""
     convention = convention or DEFAULT_OPTIONS["splits"]
+    if convention == "large" and (task := task_dir(root)) is not None:
+        return [i for name in LARGE_TASK_FILES[split] for i in read_id_list(task / name)]
     if convention in SPLIT_FILES:
-        return [i for name in SPLIT_FILES[convention][split] for i in read_id_list(SPLITS_DIR / name)]
+        folder, _ = require_dataset(SPLITS_DATASET, cache_dir)
+        return [i for name in SPLIT_FILES[convention][split] for i in split_file_ids(folder, name)]
     folder = Path(convention).expanduser()
     path = folder / f"{split}.txt"
     if not path.is_file():
@@ -252,7 +270,7 @@ class IamLines(integrity.CachedLines):
         meta = _metadata(str(self.root), self.source, integrity.files_digest(meta_files))
         self.charset = Charset(oov=cfg.oov)
         self.stats: Counter = Counter()
-        ids = split_ids(self.options["splits"], split)
+        ids = split_ids(self.options["splits"], split, self.root, cfg.cache_dir)
         missing = [i for i in ids if i not in meta]
         if missing:
             raise DataError(f"{len(missing)} of the {len(ids)} lines of IAM split {split!r} "
@@ -333,7 +351,7 @@ def iam_pages(root: str | Path, split: str | None = None, splits: str | None = N
     layout = IamLayout.scan(Path(root))
     if not layout.form_xml:
         raise DataError(f"no IAM form metadata under {Path(root) / 'xml'}. {GET_IAM}")
-    wanted = {i.rsplit("-", 1)[0] for i in split_ids(splits, split)} if split else None
+    wanted = {i.rsplit("-", 1)[0] for i in split_ids(splits, split, Path(root))} if split else None
     pages = []
     for form_id, xml_path in sorted(layout.form_xml.items()):
         if wanted is not None and form_id not in wanted:
@@ -397,7 +415,7 @@ def check_iam(root: Path, splits: str | None = None, decode: bool = True, **_) -
 def _check_splits(report, root: Path, splits: str | None, layout: IamLayout, meta: Mapping, decode: bool) -> None:
     for split in ("train", "val", "test"):
         try:
-            ids = split_ids(splits, split)
+            ids = split_ids(splits, split, root)
         except UserError as e:
             report.fail(str(e))
             return
@@ -419,18 +437,20 @@ def _check_splits(report, root: Path, splits: str | None, layout: IamLayout, met
 
 
 def _compare_task_files(report, root: Path) -> None:
-    """Cross-check the vendored 'large' lists against the user's copy of the original task files."""
-    task = next((d for d in root.rglob("trainset.txt")), None)
+    """Cross-check the user's copy of IAM's large-task files (which ``large`` then reads) against the downloaded
+    IAM-C lists, when both are there."""
+    task = task_dir(root)
     if task is None:
         return
-    for ours, theirs in LARGE_TASK_FILES.items():
-        path = task.parent / theirs
-        if path.is_file():
-            same = set(read_id_list(path)) == set(read_id_list(SPLITS_DIR / "large" / ours))
-            report.notes.append(f"{path.name} {'matches' if same else 'DIFFERS FROM'} the vendored large/{ours}")
-
-
-def verify_split_assets() -> dict[str, bool]:
-    """Whether each vendored split file still has its pinned SHA-256."""
-    return {name: integrity.file_hash(SPLITS_DIR / name) == sha for name, sha in SPLIT_SHA256.items()}
+    try:
+        folder, _ = require_dataset(SPLITS_DATASET)
+    except DataError as e:
+        report.notes.append(f"IAM's large-task files found in {task}; not compared: {e}")
+        return
+    for split, names in LARGE_TASK_FILES.items():
+        for theirs, ours in zip(names, SPLIT_FILES["large"][split]):
+            path = task / theirs
+            if path.is_file():
+                same = set(read_id_list(path)) == set(split_file_ids(folder, ours))
+                report.notes.append(f"{path.name} {'matches' if same else 'DIFFERS FROM'} iam-splits {ours}")
 

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError, UnknownNameError
 from ..records import stable_digest
-from .base import LineSample, resize_to_height
+from .base import MAX_LINE_ASPECT, MAX_LINE_CHARS, LineSample, line_problem, resize_to_height
 from .cache import cache_home, save_npz
 from .registry import DataConfig
 
@@ -126,13 +126,21 @@ class CachedLines(Dataset):
 
     def __init__(self, name: str, cfg: DataConfig, key_info: dict, ids: list[str] | None = None):
         self.cfg = cfg
-        self.key_info = {**key_info, "height": cfg.height, "skip_bad": cfg.skip_bad}
+        self.key_info = {**key_info, "height": cfg.height, "skip_bad": cfg.skip_bad,
+                         "line_bounds": [MAX_LINE_CHARS, MAX_LINE_ASPECT]}
         self.cache_path = cache_base(cfg) / "lines" / f"{name}-{stable_hash(self.key_info)}.npz"
         self._ids = ids
         self._data: dict[str, Any] | None = None
 
     def render_all(self) -> Iterator[tuple[str, np.ndarray | None, str, Path | None, str | None]]:
         raise NotImplementedError
+
+    def checked_lines(self) -> Iterator[tuple[str, np.ndarray | None, str, Path | None, str | None]]:
+        """:meth:`render_all` with a line over the size bounds (:func:`~ocrbench.data.base.line_problem`) turned
+        into an error: the one place loading, training and ``data check`` bound the work per line."""
+        for item, image, text, source, error in self.render_all():
+            problem = None if image is None else line_problem(text, *image.shape[::-1])
+            yield (item, None, text, source, problem) if problem else (item, image, text, source, error)
 
     def sample_meta(self, index: int) -> dict:
         return {"id": self._load()["ids"][index]}
@@ -175,7 +183,7 @@ class CachedLines(Dataset):
 
     def _build(self) -> dict[str, Any]:
         images, texts, ids, record, bad = [], [], [], [], []
-        for k, (item, image, text, source, error) in enumerate(self.render_all()):
+        for k, (item, image, text, source, error) in enumerate(self.checked_lines()):
             if error is not None:
                 if not self.cfg.skip_bad:
                     raise DataError(f"{source}: {error} (line {item}); {SKIP_HINT}")
@@ -242,6 +250,13 @@ class CheckReport:
     def bad(self, path: str | Path, reason: str, item: str = "") -> None:
         self.bad_files.append(BadFile(str(path), reason, item))
 
+    def bad_count(self) -> str:
+        """"2 bad lines and 1 bad file": a problem of one line (an empty box) is not a bad file."""
+        n_lines = sum(1 for b in self.bad_files if b.item)
+        n_files = len(self.bad_files) - n_lines
+        parts = [f"{n} bad {what}{'s' if n != 1 else ''}" for n, what in ((n_lines, "line"), (n_files, "file")) if n]
+        return " and ".join(parts)
+
     def as_dict(self, skip_bad: bool = False) -> dict:
         ok = self.ok and (skip_bad or not self.bad_files)
         return {"dataset": self.dataset, "root": str(self.root) if self.root else None, "ok": ok,
@@ -257,7 +272,7 @@ class CheckReport:
         lines += [f"  problem: {p}" for p in self.problems]
         if self.bad_files:
             verdict = "skipped and counted with --skip-bad" if skip_bad else f"fail loading ({SKIP_HINT})"
-            lines.append(f"  {len(self.bad_files)} bad file(s), which {verdict}:")
+            lines.append(f"  {self.bad_count()}, which {verdict}:")
             lines += [f"    {b}" for b in self.bad_files[:20]]
             if len(self.bad_files) > 20:
                 lines.append(f"    ... and {len(self.bad_files) - 20} more")

@@ -1,7 +1,7 @@
 """``synth-lines``: synthetic handwriting lines, the embedded default dataset (no download).
 
-Each line is a word window from a public-domain sentence of its split (``assets/text``), written by one of
-two kinds of writer, about half each:
+Each line is a word window from a public-domain sentence of its split (``assets/text/austen-<split>``: Jane
+Austen's novels, see ``build_assets``), written by one of two kinds of writer, about half each:
 
 * **stroke writers**: Hershey stroke fonts (``assets/fonts/*.jhf``). Strokes are laid out, jittered per
   glyph, per stroke and per point, warped by a smooth displacement field, slanted and rotated as
@@ -47,6 +47,7 @@ from ..errors import UserError
 from ..records import stable_digest
 from . import hershey
 from .base import LineSample
+from .build_assets import split_corpus, text_file
 from .cache import cache_home, generate_split, load_or_generate, pool_size
 from .registry import DataConfig, register_dataset, resolve_options
 
@@ -83,14 +84,14 @@ WRITERS = STROKE_WRITERS + FONT_WRITERS
 @cache
 def load_sentences(split: str) -> tuple[str, ...]:
     """Sentences of one split (disjoint by construction, see ``build_assets``)."""
-    path = ASSETS / "text" / f"gutenberg-{split}.txt.gz"
+    path = text_file(split_corpus(split))
     return tuple(gzip.decompress(path.read_bytes()).decode("utf-8").splitlines())
 
 
 @cache
 def assets_digest(split: str) -> str:
     """Hash of everything a split's content depends on besides the config, for the cache key."""
-    h = hashlib.sha1((ASSETS / "text" / f"gutenberg-{split}.txt.gz").read_bytes())
+    h = hashlib.sha1(text_file(split_corpus(split)).read_bytes())
     for w in WRITERS:
         h.update(w.name.encode())
     return h.hexdigest()[:16]
@@ -519,8 +520,8 @@ class SynthLines(Dataset):
     "synth-lines",
     description="Synthetic handwriting lines (Hershey stroke fonts + handwriting TTFs, public-domain text); "
     "embedded, no download",
-    license="Text: public domain (Project Gutenberg). Fonts: OFL-1.1, GPL with font exception, Hershey "
-    "license; see ocrbench/data/assets/README.md",
+    license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr). Fonts: OFL-1.1, "
+    "GPL with font exception, Hershey license; see ocrbench/data/assets/README.md",
 )
 def synth_lines(split: str, cfg: DataConfig) -> SynthLines:
     return SynthLines(split, cfg)

@@ -417,7 +417,7 @@ class SynthPages(Dataset):
     task="pages",
     description="Synthetic handwritten pages with exact line boxes, composed from the synth-lines writers; "
     "embedded, no download",
-    license="Text: public domain (Project Gutenberg). Fonts: OFL-1.1, GPL with font exception, Hershey "
+    license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr). Fonts: OFL-1.1, GPL with font exception, Hershey "
     "license; see ocrbench/data/assets/README.md",
 )
 def synth_pages(split: str, cfg: DataConfig) -> SynthPages:

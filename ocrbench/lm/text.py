@@ -1,8 +1,9 @@
 """Text for the character LM: the vendored public-domain sentence lists, cut into line-like pieces.
 
-``gutenberg-train`` is the only corpus the LM is trained on (the same sentences synth-lines draws its
-training lines from); ``gutenberg-test`` (the sentences of the recognizers' test lines) and ``speeches`` (a
-second domain, US presidential addresses) are held out and only used to measure perplexity.
+``austen-train`` is the only corpus the LM is trained on (the same sentences synth-lines draws its training
+lines from); ``austen-test`` (the sentences of the recognizers' test lines) and ``kjv-nt`` (a second domain,
+the King James New Testament) are held out and only used to measure perplexity. The names are defined once,
+in :mod:`ocrbench.data.build_assets`, which writes the files.
 """
 
 from __future__ import annotations
@@ -13,22 +14,28 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.build_assets import SPLIT_SOURCE, TEXT_CORPORA, split_corpus, text_file
 from ..data.charset import Charset
 from ..errors import UserError
 
-TEXT_DIR = Path(__file__).resolve().parent.parent / "data" / "assets" / "text"
-CORPORA = ("gutenberg-train", "gutenberg-val", "gutenberg-test", "speeches")
-TRAIN_CORPUS = "gutenberg-train"
+CORPORA = TEXT_CORPORA
+TRAIN_CORPUS = split_corpus("train")
 
 
 def corpus_path(name: str) -> Path:
     """A vendored corpus by name, or any UTF-8 text file (``.gz`` allowed), one sentence per line."""
     if name in CORPORA:
-        return TEXT_DIR / f"{name}.txt.gz"
+        return text_file(name)
     path = Path(name)
     if not path.is_file():
         raise UserError(f"no text corpus {name!r}: use one of {', '.join(CORPORA)} or the path of a text file")
     return path
+
+
+def record_key(corpus: str) -> str:
+    """Short name of a corpus in result records: ``austen-test`` -> ``test`` (``lm_bpc_test``), ``kjv-nt`` ->
+    ``kjv_nt`` (``lm_ppl_kjv_nt``)."""
+    return corpus.removeprefix(f"{SPLIT_SOURCE}-").replace("-", "_")
 
 
 @cache

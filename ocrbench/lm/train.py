@@ -1,6 +1,6 @@
 """Training, evaluation, storage and caching of the character LM.
 
-The LM is trained only on ``gutenberg-train`` (random word windows shaped like text lines) and scored on
+The LM is trained only on ``austen-train`` (random word windows shaped like text lines) and scored on
 held-out text wrapped into lines. Scores: bits per character and perplexity, over every predicted token of a
 line (its characters and its end-of-line token, the analogue of the newline in a character stream).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import LMConfig, config_hash
+from ..data.build_assets import HELD_OUT_SOURCE, split_corpus
 from ..data.cache import cache_home
 from ..data.integrity import file_hash
 from ..errors import UserError
@@ -22,9 +23,9 @@ from ..records import atomic_write
 from ..runtime import resolve_device
 from ..schedule import one_cycle_factor
 from .model import CharLM
-from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, wrap_lines
+from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, record_key, wrap_lines
 
-HELD_OUT = ("gutenberg-test", "speeches")  # scored after training and stored with the checkpoint
+HELD_OUT = (split_corpus("test"), HELD_OUT_SOURCE)  # scored after training and stored with the checkpoint
 TRAIN_FIELDS = ("hidden", "layers", "embed", "dropout", "steps", "batch_size", "lr", "max_chars", "seed",
                 "eval_lines")  # the LMConfig fields a cached LM depends on (not weight, bonus, beam width)
 FORMAT = 1  # checkpoint layout version
@@ -166,7 +167,7 @@ def summary(lm: CharLM) -> dict:
     info = getattr(lm, "info", {})
     out = {"lm_checkpoint": getattr(lm, "path", None), "lm_params": lm.num_params()}
     for corpus, score in info.get("eval", {}).items():
-        key = corpus.replace("gutenberg-", "").replace("-", "_")
+        key = record_key(corpus)
         out[f"lm_bpc_{key}"] = score["bpc"]
         out[f"lm_ppl_{key}"] = score["perplexity"]
     return out

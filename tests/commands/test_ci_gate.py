@@ -52,3 +52,26 @@ def test_a_model_worse_than_its_reference_fails_the_gate(tmp_path, suite, capsys
 def test_a_model_as_good_as_its_reference_passes(tmp_path, suite, capsys):
     code, report = run_ci(tmp_path, suite, reference_cer=5.0)  # CER can exceed 1 (insertions), never 5 here
     assert code == 0 and "**passed**" in report and "better" in report
+
+
+def test_safety_limits_are_sized_from_the_reference_training_time(suite):
+    from ocrbench.commands.ci import MIN_LIMIT_MINUTES, SLOW_MARGIN, with_safety_limits
+
+    cfg = load_suite(suite)
+    slow = with_safety_limits(cfg, [{"model": "line_cnn_tiny", "status": "ok", "train_seconds": 600.0},
+                                    {"model": "line_cnn_tiny", "status": "ok", "train_seconds": 300.0}])
+    assert slow.models[0].train["max_minutes"] == SLOW_MARGIN * 10  # the slowest seed, times the margin
+    fast = with_safety_limits(cfg, [{"model": "line_cnn_tiny", "status": "ok", "train_seconds": 1.0}])
+    assert fast.models[0].train["max_minutes"] == MIN_LIMIT_MINUTES
+    assert with_safety_limits(cfg, []).models == cfg.models  # no reference: the suite's own limit
+    assert run_hash(slow.models[0], slow) == run_hash(cfg.models[0], cfg)  # a safety limit is no identity
+
+
+def test_a_run_truncated_on_a_slow_machine_is_named_as_such_not_as_a_regression(tmp_path, capsys):
+    path = tmp_path / "citest.yaml"  # a limit of a millisecond stops the run after its first step
+    path.write_text(SUITE.replace("models: [line_cnn_tiny]",
+                                  "models: [{name: line_cnn_tiny, train: {max_minutes: 0.00001}}]"))
+    code, report = run_ci(tmp_path, path, reference_cer=5.0)
+    assert code == 1
+    assert "line_cnn_tiny: slow machine, not a model regression" in report and "after 1 steps" in report
+    assert "has no row in this run" not in report and "Δ +" not in report

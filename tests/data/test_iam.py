@@ -1,4 +1,5 @@
-"""IAM loader on a generated miniature IAM folder in the real layout and XML schema; vendored split lists."""
+"""IAM loader on a generated miniature IAM folder in the real layout and XML schema; the split lists of the
+downloaded ``iam-splits`` (from the shared mirror: skipped without it) and of IAM's own task files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ocrbench.cli import main
 from ocrbench.data import iam
 from ocrbench.data.integrity import run_check
 from ocrbench.data.registry import DataConfig, create_dataset, dataset_info, list_datasets
-from ocrbench.errors import DataError, UserError
+from ocrbench.errors import DataError, NotDownloaded, UserError
 
 # form id -> writer, then (status, xml text, lines.txt tokens) per line. Texts as IAM writes them: the XML
 # has natural spacing and entities (&quot; &amp;), lines.txt has word tokens joined by '|'.
@@ -95,21 +96,44 @@ def _texts(ds) -> list[str]:
     return [ds[i].text for i in range(len(ds))]
 
 
-# ---- vendored split lists ---------------------------------------------------------------------------------
-def test_split_lists_have_published_sizes_and_pinned_checksums():
-    assert all(iam.verify_split_assets().values())
+# ---- split lists ------------------------------------------------------------------------------------------
+def test_downloaded_split_lists_have_the_published_sizes(shared_download):
+    shared_download("iam-splits")
     for convention, sizes in iam.SPLIT_SIZES.items():
         for split, n in sizes.items():
             ids = iam.split_ids(convention, split)
             assert len(ids) == len(set(ids)) == n, (convention, split)
+    val = iam.split_ids("large", "val")
+    assert len({i.rsplit("-", 1)[0] for i in val[:900]}) == 105 and len(set(val[:900]) & set(val[900:])) == 0
+    assert set(iam.split_ids("large", "train")) < set(iam.split_ids("aachen", "train"))  # 321 lines fewer
 
 
 @pytest.mark.parametrize("convention", ["aachen", "large"])
-def test_split_lists_are_line_and_form_disjoint(convention):
+def test_split_lists_are_line_and_form_disjoint(convention, shared_download):
+    shared_download("iam-splits")
     ids = {s: set(iam.split_ids(convention, s)) for s in ("train", "val", "test")}
     forms = {s: {i.rsplit("-", 1)[0] for i in v} for s, v in ids.items()}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         assert not ids[a] & ids[b] and not forms[a] & forms[b]
+
+
+@pytest.mark.parametrize("convention", ["aachen", "large"])
+def test_a_missing_list_names_the_download_command(convention, iam_root, tmp_path):
+    cfg = replace(_cfg(iam_root, tmp_path), options={"splits": convention})
+    with pytest.raises(NotDownloaded, match="ocrbench data download iam-splits"):
+        create_dataset("iam", "test", cfg)
+
+
+def test_large_reads_iams_own_task_files_when_the_folder_has_them(iam_root, tmp_path):
+    task = iam_root / "largeWriterIndependentTextLineRecognitionTask"
+    task.mkdir()
+    names = {"train": ["trainset.txt"], "val": ["validationset1.txt", "validationset2.txt"], "test": ["testset.txt"]}
+    for split, files in names.items():
+        for i, name in enumerate(files):
+            (task / name).write_text("".join(f"{line}\n" for line in SPLITS[split][i::len(files)]))
+    cfg = replace(_cfg(iam_root, tmp_path), options={"splits": "large"})  # nothing downloaded: not needed
+    assert [ds.records[i]["id"] for ds in [create_dataset("iam", "val", cfg)] for i in range(2)] == SPLITS["val"]
+    assert len(create_dataset("iam", "train", cfg)) == 2 and len(create_dataset("iam", "test", cfg)) == 1
 
 
 # ---- the loader -------------------------------------------------------------------------------------------
@@ -179,8 +203,9 @@ def test_corrupt_line_image_is_named(iam_root, tmp_path):
         create_dataset("iam", "test", _cfg(iam_root, tmp_path))[0]
 
 
-def test_standard_split_on_an_incomplete_folder_says_so(iam_root, tmp_path):
-    cfg = replace(_cfg(iam_root, tmp_path), options={"splits": "aachen"})
+def test_standard_split_on_an_incomplete_folder_says_so(iam_root, tmp_path, shared_download):
+    shared_download("iam-splits")  # into the default cache, where a config without cache_dir looks
+    cfg = replace(_cfg(iam_root, tmp_path), options={"splits": "aachen"}, cache_dir=None)
     with pytest.raises(DataError, match="incomplete"):
         create_dataset("iam", "test", cfg)
 

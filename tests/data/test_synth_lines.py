@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import replace
 
 import numpy as np
@@ -72,6 +73,21 @@ def test_split_sentences_disjoint():
     assert not splits["train"] & splits["test"]
     assert not splits["train"] & splits["val"]
     assert not splits["val"] & splits["test"]
+
+
+def test_splits_read_the_austen_text_and_the_version_follows_it(cfg, tmp_path, monkeypatch):
+    from ocrbench.data.build_assets import split_corpus, text_file
+
+    assert sl.load_sentences("val") == tuple(gzip.decompress(text_file("austen-val").read_bytes()).decode().splitlines())
+    before = sl.SynthLines("val", cfg).version
+    other = tmp_path / "other-val.txt.gz"
+    other.write_bytes(gzip.compress(b"A different sentence entirely.\n", mtime=0))
+    monkeypatch.setattr(sl, "text_file", lambda corpus: other if corpus == split_corpus("val") else text_file(corpus))
+    sl.assets_digest.cache_clear()
+    try:
+        assert sl.SynthLines("val", cfg).version != before  # new text, new data version (and cache key)
+    finally:
+        sl.assets_digest.cache_clear()
 
 
 def test_lines_come_from_their_split(cfg):

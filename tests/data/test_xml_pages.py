@@ -1,4 +1,5 @@
-"""ALTO on the two real vendored pages; PAGE 2013 and ALTO mm10 on generated files; line-crop datasets."""
+"""ALTO on two real pages (from the shared copy of stanford-memorials: skipped without it); PAGE 2013 and ALTO
+mm10 on generated files; line-crop datasets."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from conftest import render_line
 from PIL import Image
 
 from ocrbench.data import xml_pages as xp
-from ocrbench.data.memorials import MEMORIALS_DIR
 from ocrbench.data.registry import DataConfig, create_dataset
 from ocrbench.errors import DataError, UserError
 
-ALTO_DIR = MEMORIALS_DIR  # the vendored pages: these tests run on every machine
-needs_alto = pytest.mark.skipif(not ALTO_DIR.is_dir(), reason="vendored ALTO pages missing")
+ORIGINAL_SIZE = (2133, 3356)  # page i083 as published: the XML's page size; the shared JPG is a half-size copy
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
 
 
@@ -24,25 +23,24 @@ def _cfg(tmp_path: Path, **kw) -> DataConfig:
 
 
 # ---- the real ALTO pages ----------------------------------------------------------------------------------
-@needs_alto
-def test_read_alto_real_page():
-    page = xp.read_alto(ALTO_DIR / "SC0033B_s4_b01_f14_i083.xml")
-    assert page.image_path == ALTO_DIR / "SC0033B_s4_b01_f14_i083.jpg"
-    assert (page.width, page.height) == (2133, 3356) == Image.open(page.image_path).size
+def test_read_alto_real_page(memorial_pages):
+    page = xp.read_alto(memorial_pages / "SC0033B_s4_b01_f14_i083.xml")
+    assert page.image_path == memorial_pages / "SC0033B_s4_b01_f14_i083.jpg"
+    assert (page.width, page.height) == Image.open(page.image_path).size  # coordinates follow the image at hand
+    sx, sy = page.width / ORIGINAL_SIZE[0], page.height / ORIGINAL_SIZE[1]
     assert len(page.lines) == 15
     first = page.lines[0]
     assert first.id == "eSc_line_fd65645c" and first.text == "President McClish"
-    assert first.bbox == (296, 251, 296 + 1571, 251 + 190)
+    assert first.bbox == pytest.approx((296 * sx, 251 * sy, (296 + 1571) * sx, (251 + 190) * sy))
     assert first.line_type == "Handwritten" and first.label == "DefaultLine:Handwritten"
-    assert first.baseline == [(311, 424), (1869, 403)]
+    assert [c for point in first.baseline for c in point] == pytest.approx([311 * sx, 424 * sy, 1869 * sx, 403 * sy])
     xs, ys = zip(*first.polygon)
     assert len(first.polygon) > 10 and min(xs) >= first.bbox[0] and max(ys) <= first.bbox[3]
     assert page.lines[13].text == "between 1 & 2 PM."  # the XML entity is decoded
 
 
-@needs_alto
-def test_read_page_folder_pairs_images_and_reads_line_types():
-    pages = xp.read_page_folder(ALTO_DIR)
+def test_read_page_folder_pairs_images_and_reads_line_types(memorial_pages):
+    pages = xp.read_page_folder(memorial_pages)
     assert [p.image_path.name for p in pages] == ["SC0033B_s4_b01_f14_i083.jpg", "SC0033B_s4_b01_f14_i084.jpg"]
     types = [line.line_type for p in pages for line in p.lines]
     assert types.count("Handwritten") == 26 and types.count("Print") == 2
@@ -51,24 +49,22 @@ def test_read_page_folder_pairs_images_and_reads_line_types():
     assert gray.mean() > 128  # as scanned: light paper, dark ink
 
 
-@needs_alto
-def test_alto_dataset_serves_handwritten_lines_as_the_test_split(tmp_path):
-    ds = create_dataset(f"alto:{ALTO_DIR}", "test", _cfg(tmp_path))
+def test_alto_dataset_serves_handwritten_lines_as_the_test_split(tmp_path, memorial_pages):
+    ds = create_dataset(f"alto:{memorial_pages}", "test", _cfg(tmp_path))
     assert len(ds) == 26 and ds.stats["filtered_type_Print"] == 2
     sample = ds[0]
     assert sample.text == "President McClish" and sample.meta["line_type"] == "Handwritten"
     assert sample.image.dtype == np.uint8 and sample.image.shape[0] == 32
     assert np.median(sample.image) < 30 and sample.image.max() > 200  # inverted, paper near 0
-    everything = create_dataset(f"alto:{ALTO_DIR}", "test", _cfg(tmp_path, options={"line_types": "all"}))
+    everything = create_dataset(f"alto:{memorial_pages}", "test", _cfg(tmp_path, options={"line_types": "all"}))
     assert len(everything) == 28
     with pytest.raises(DataError, match="only split 'test'"):
-        create_dataset(f"alto:{ALTO_DIR}", "train", _cfg(tmp_path))
+        create_dataset(f"alto:{memorial_pages}", "train", _cfg(tmp_path))
 
 
-@needs_alto
-def test_polygon_mask_blanks_outside_the_line(tmp_path):
-    plain = create_dataset(f"alto:{ALTO_DIR}", "test", _cfg(tmp_path))
-    masked = create_dataset(f"alto:{ALTO_DIR}", "test", _cfg(tmp_path, options={"polygon_mask": True}))
+def test_polygon_mask_blanks_outside_the_line(tmp_path, memorial_pages):
+    plain = create_dataset(f"alto:{memorial_pages}", "test", _cfg(tmp_path))
+    masked = create_dataset(f"alto:{memorial_pages}", "test", _cfg(tmp_path, options={"polygon_mask": True}))
     assert masked[3].image.shape == plain[3].image.shape
     assert masked[3].image.sum() < plain[3].image.sum()
 
@@ -219,13 +215,21 @@ def test_xml_made_on_a_rescaled_scan_is_mapped_to_the_image(tmp_path):
     assert page.lines[0].bbox[0] == 10 and page.lines[0].baseline[0] == (10, 28)
 
 
-@needs_alto
-def test_check_fails_where_loading_fails_and_names_characters_outside_the_charset(faulty_alto):
+def test_check_fails_where_loading_fails_and_names_characters_outside_the_charset(faulty_alto, shared_real,
+                                                                                   tmp_path_factory):
     """`data check` crops every line as loading does: what eval rejects, the check reports."""
+    import shutil
+
+    from conftest import MEMORIAL_PAGES
+
     from ocrbench.data.integrity import run_check
+
+    clean = tmp_path_factory.mktemp("clean")
+    for name in (f"{stem}{suffix}" for stem in MEMORIAL_PAGES for suffix in (".xml", ".jpg")):
+        shutil.copyfile(shared_real / "stanford-memorials" / name, clean / name)
 
     report = run_check(f"alto:{faulty_alto}", None).as_dict()
     assert not report["ok"] and report["bad_files"] == 1 and "empty box" in report["bad_examples"][0]
     assert any("'€' (U+20AC) x1" in n and "'✓' (U+2713) x1" in n for n in report["notes"])
     assert run_check(f"alto:{faulty_alto}", None).as_dict(skip_bad=True)["ok"]
-    assert run_check(f"alto:{ALTO_DIR}", None).as_dict()["ok"]
+    assert run_check(f"alto:{clean}", None).as_dict()["ok"]

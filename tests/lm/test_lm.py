@@ -13,8 +13,19 @@ import torch
 from ocrbench.cli import main
 from ocrbench.config import LMConfig
 from ocrbench.data.charset import IAM_CHARS
+from ocrbench.errors import UserError
 from ocrbench.lm import CharLM, default_lm_path, evaluate_lm, get_lm, load_lm, save_lm, summary, train_lm
-from ocrbench.lm.text import LineSampler, load_sentences, sample_window, wrap_lines
+from ocrbench.lm.text import (
+    CORPORA,
+    TRAIN_CORPUS,
+    LineSampler,
+    corpus_path,
+    load_sentences,
+    record_key,
+    sample_window,
+    wrap_lines,
+)
+from ocrbench.lm.train import HELD_OUT
 
 TINY = LMConfig(hidden=16, embed=8, steps=3, batch_size=4, eval_lines=20)
 
@@ -36,8 +47,17 @@ def test_sampled_windows_are_whole_words_of_bounded_length():
 
 
 def test_corpora_map_into_the_charset():
-    sentences = load_sentences("speeches", IAM_CHARS)
+    sentences = load_sentences("kjv-nt", IAM_CHARS)
     assert len(sentences) > 1000 and all(set(s) <= set(IAM_CHARS) for s in sentences[:500])
+
+
+def test_corpus_names_files_and_record_keys():
+    assert CORPORA == ("austen-train", "austen-val", "austen-test", "kjv-nt") and TRAIN_CORPUS == "austen-train"
+    assert HELD_OUT == ("austen-test", "kjv-nt") and TRAIN_CORPUS not in HELD_OUT
+    assert all(corpus_path(name).is_file() for name in CORPORA)
+    assert [record_key(c) for c in HELD_OUT] == ["test", "kjv_nt"]  # lm_bpc_test, lm_ppl_kjv_nt
+    with pytest.raises(UserError, match="austen-train, austen-val, austen-test, kjv-nt"):
+        corpus_path("speeches")
 
 
 def test_incremental_steps_equal_the_full_forward():
@@ -59,14 +79,14 @@ def test_incremental_steps_equal_the_full_forward():
 def test_training_learns_and_checkpoint_round_trips(tmp_path):
     cfg = LMConfig(hidden=32, embed=16, steps=30, batch_size=16, lr=1e-2)
     lm, info = train_lm(cfg, IAM_CHARS, device="cpu")
-    assert info["train_steps"] == 30 and info["train_corpus"] == "gutenberg-train"
-    score = evaluate_lm(lm, "gutenberg-test", max_lines=100)
+    assert info["train_steps"] == 30 and info["train_corpus"] == "austen-train"
+    score = evaluate_lm(lm, "austen-test", max_lines=100)
     assert score.lines == 100 and score.bpc < math.log2(len(IAM_CHARS) + 1)  # better than uniform
     assert score.perplexity == pytest.approx(2**score.bpc)
     path = tmp_path / "lm.pt"
-    save_lm(lm, path, {**info, "eval": {"gutenberg-test": score.as_dict()}})
+    save_lm(lm, path, {**info, "eval": {"austen-test": score.as_dict()}})
     loaded = load_lm(path)
-    assert evaluate_lm(loaded, "gutenberg-test", max_lines=100).nll == pytest.approx(score.nll)
+    assert evaluate_lm(loaded, "austen-test", max_lines=100).nll == pytest.approx(score.nll)
     assert summary(loaded)["lm_bpc_test"] == round(score.bpc, 4)
 
 
@@ -74,7 +94,7 @@ def test_cache_trains_once_per_setting(tmp_path):
     first = get_lm(TINY, IAM_CHARS, cache_dir=str(tmp_path))
     path = default_lm_path(TINY, IAM_CHARS, cache_dir=str(tmp_path))
     assert path.is_file() and first.path == str(path)
-    assert set(first.info["eval"]) == {"gutenberg-test", "speeches"}
+    assert set(first.info["eval"]) == {"austen-test", "kjv-nt"}
     stamp = path.stat().st_mtime_ns
     again = get_lm(TINY, IAM_CHARS, cache_dir=str(tmp_path))
     assert path.stat().st_mtime_ns == stamp and again.info == first.info
@@ -84,8 +104,6 @@ def test_cache_trains_once_per_setting(tmp_path):
 
 
 def test_missing_or_foreign_checkpoint_is_a_user_error(tmp_path):
-    from ocrbench.errors import UserError
-
     with pytest.raises(UserError, match="ocrbench lm train"):
         load_lm(tmp_path / "none.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
@@ -100,8 +118,8 @@ def test_cli_train_then_eval(tmp_path, capsys):
                  "--json"]) == 0
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert trained["train_steps"] == 3 and trained["checkpoint"] == str(out)
-    assert {"gutenberg-test", "speeches"} == set(trained["eval"])
-    assert main(["lm", "eval", "--checkpoint", str(out), "--text", "speeches", "--max-lines", "50", "--json"]) == 0
+    assert {"austen-test", "kjv-nt"} == set(trained["eval"])
+    assert main(["lm", "eval", "--checkpoint", str(out), "--text", "kjv-nt", "--max-lines", "50", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert scored["scores"][0]["corpus"] == "speeches" and scored["scores"][0]["lines"] == 50
+    assert scored["scores"][0]["corpus"] == "kjv-nt" and scored["scores"][0]["lines"] == 50
     assert scored["scores"][0]["bpc"] > 0

@@ -122,4 +122,4 @@ def test_train_command_with_every_decoder(tmp_path, capsys):
     assert records[1]["beam_width"] == 3 and "lm_weight" not in records[1]
     fused = records[2]
     assert fused["lm_weight"] == 0.1 and fused["beam_width"] == 3 and fused["lm_bonus"] == 0.0  # CTC only
-    assert fused["lm_bpc_test"] > 0 and fused["lm_ppl_speeches"] > 1 and fused["lm_checkpoint"].endswith(".pt")
+    assert fused["lm_bpc_test"] > 0 and fused["lm_ppl_kjv_nt"] > 1 and fused["lm_checkpoint"].endswith(".pt")

@@ -66,7 +66,7 @@ def _check_split_lines(root: Path, fmt: str, split: str, report: integrity.Check
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for item, _, _, source, error in lines.render_all():
+        for item, _, _, source, error in lines.checked_lines():
             if error is not None:
                 report.bad(source, error, item)
     replaced = lines.charset.stats.replaced

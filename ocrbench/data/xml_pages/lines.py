@@ -147,9 +147,8 @@ class XmlLines(integrity.CachedLines):
         return {"id": r["id"], "line_type": r["type"], "page": str(self.pages[r["page"]].image_path.name)}
 
 
-_XML_LICENSE = "the folder's own license (the Stanford memorials test pages: CC-BY 4.0)"
-_SIZES = ("the folder's lines; without train.txt/val.txt/test.txt only split test (every selected line). "
-          "Stanford memorials test pages: 2 pages, 26 handwritten + 2 printed lines")
+_XML_LICENSE = "the folder's own license (e.g. stanford-memorials, copiste-dun-jour: CC-BY 4.0)"
+_SIZES = ("the folder's lines; without train.txt/val.txt/test.txt only split test (every selected line)")
 _CITE = "ALTO: Library of Congress, ALTO v4 schema; PAGE: Pletschacher & Antonacopoulos, ICPR 2010"
 
 
