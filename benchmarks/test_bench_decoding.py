@@ -8,7 +8,7 @@ import torch
 
 from ocrbench.data.charset import Charset
 from ocrbench.decoding.ctc import ctc_greedy_decode
-from ocrbench.metrics import ErrorCounts
+from ocrbench.harness.metrics import ErrorCounts
 
 
 def test_ctc_greedy_decode_batch32(benchmark, device, synced):

@@ -30,7 +30,7 @@ import torch
 from .errors import UserError
 
 RUNS_FILE = "runs.jsonl"
-# {evaluation set: the command that downloads it}: the sets a suite's last run skipped (ocrbench.suite), shown by
+# {evaluation set: the command that downloads it}: the sets a suite's last run skipped (ocrbench.bench.suite), shown by
 # the leaderboard where their column would be
 NOT_DOWNLOADED_FILE = "not_downloaded.json"
 # The keys every record has, so readers may index them: run records (suite.py ``_base_record``, ok or failed)

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .data.base import LineCollator
+from .data.samples import LineCollator
 from .errors import UserError
 
 

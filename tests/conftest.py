@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ocrbench.data.base import LineSample
+from ocrbench.data.samples import LineSample
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -18,7 +18,7 @@ SWEEPS = sorted(CONFIG_DIR.glob("sweep_*.yaml"))
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
 def test_shipped_sweeps_load_and_name_a_registered_model(path):
-    from ocrbench.sweep import load_sweep
+    from ocrbench.bench.sweep import load_sweep
 
     sweep = load_sweep(path)
     assert sweep.spec.model in list_models() and sweep.spec.space
@@ -115,6 +115,6 @@ def test_the_lm_trains_on_lines_as_long_as_synth_lines_longest():
     import a dataset): this keeps the two from drifting apart. Changing one changes the LM's identity, so
     change both, on purpose."""
     from ocrbench.config import LMConfig
-    from ocrbench.data.synth_lines import DEFAULT_OPTIONS
+    from ocrbench.datasets.synth_lines import DEFAULT_OPTIONS
 
     assert LMConfig().max_chars == DEFAULT_OPTIONS["max_chars"]

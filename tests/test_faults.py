@@ -22,8 +22,8 @@ import torch
 
 from ocrbench.cli import main
 from ocrbench.data.charset import IAM_CHARS, Charset
+from ocrbench.harness.train import model_meta
 from ocrbench.models import create_model
-from ocrbench.train import model_meta
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-inputs.md"
 OCRBENCH = shutil.which("ocrbench")

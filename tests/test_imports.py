@@ -195,9 +195,9 @@ def test_find_cycles_on_a_known_graph():
 
 def test_import_graph_sees_relative_lazy_and_scanned_imports():
     graph = import_graph()
-    assert {"ocrbench.models.base", "ocrbench.models.registry", "ocrbench.data"} <= graph["ocrbench.models.crnn"]
+    assert {"ocrbench.models._base", "ocrbench.models._registry", "ocrbench.data"} <= graph["ocrbench.models.crnn"]
     assert "ocrbench.models.crnn" in graph["ocrbench.models"]  # found by the package scan
-    assert "ocrbench.lm" not in graph["ocrbench.models.base"]  # imported inside attach_lm only
+    assert "ocrbench.lm" not in graph["ocrbench.models._base"]  # imported inside attach_lm only
 
 
 def test_no_import_cycles():

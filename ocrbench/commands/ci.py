@@ -10,10 +10,10 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from ..bench.suite import run_suite
 from ..config import SuiteConfig
 from ..records import atomic_write_text, read_records
-from ..report import compare_folders, compare_markdown, write_report
-from ..suite import run_suite
+from ..report.leaderboard import compare_folders, compare_markdown, write_report
 from .common import add_json, add_overrides, suite_from_args
 
 # Absolute CER by which a model may exceed its reference before the gate fails. The ci suite is deterministic

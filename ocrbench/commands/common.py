@@ -8,8 +8,8 @@ from dataclasses import replace
 from ..config import SuiteConfig, TrainConfig, load_suite, parse_override, resolve_config  # noqa: F401 (commands use it)
 from ..data.registry import DataConfig
 from ..errors import UserError
+from ..harness.train import checkpoint_file
 from ..progress import progress_enabled, set_quiet  # noqa: F401  (re-exported for commands)
-from ..train import checkpoint_file
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

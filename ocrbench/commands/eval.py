@@ -5,16 +5,16 @@ from __future__ import annotations
 import difflib
 import sys
 
+from ..bench.suite import dataset_charset, setup_decoders
 from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
 from ..data.registry import create_dataset
 from ..errors import UserError
-from ..evaluate import evaluate
+from ..harness.evaluate import evaluate
+from ..harness.train import load_model
 from ..records import environment
 from ..runtime import resolve_device
-from ..suite import dataset_charset, setup_decoders
-from ..train import load_model
 from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..lr_find import check_lr_range, lr_range_test, plot_lr_finder
-from ..suite import prepare_model
+from ..bench.suite import prepare_model
+from ..diagnostics.lr_find import check_lr_range, lr_range_test, plot_lr_finder
 from .common import add_json, add_overrides, suite_from_args
 
 

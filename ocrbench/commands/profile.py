@@ -65,7 +65,7 @@ def _split(values) -> list[str]:
 
 def _batch_options(args) -> dict:
     """ProfileSpec fields of ``--batch-size N|sweep`` and ``--max-batch``."""
-    from ..profile.sweep import SWEEP_MAX_BATCH
+    from ..profile.batch_sweep import SWEEP_MAX_BATCH
 
     if args.batch_size is None:
         return {}  # ProfileSpec's default

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report import compare_folders, compare_markdown, write_report
+from ..report.leaderboard import compare_folders, compare_markdown, write_report
 from .common import add_json
 
 

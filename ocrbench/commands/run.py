@@ -7,12 +7,12 @@ import time
 from functools import partial
 from pathlib import Path
 
-from .. import distributed
+from ..bench.executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
+from ..bench.suite import results_lock, run_suite
 from ..errors import UserError
-from ..executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
+from ..harness import distributed
 from ..records import RUNS_FILE, atomic_write_text
-from ..report import compare_folders, compare_markdown, write_report
-from ..suite import results_lock, run_suite
+from ..report.leaderboard import compare_folders, compare_markdown, write_report
 from .common import add_json, add_overrides, suite_from_args
 
 

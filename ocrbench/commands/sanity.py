@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..bench.suite import prepare_model
 from ..diagnostics.sanity import (
     OVERFIT_CAP,
     OVERFIT_LINES,
@@ -18,7 +19,6 @@ from ..diagnostics.sanity import (
 from ..errors import UserError
 from ..models import model_task
 from ..records import atomic_write_text
-from ..suite import prepare_model
 from .common import add_json, add_overrides, suite_from_args
 
 DEFAULT_OUT = Path("local") / "sanity"  # + the model name

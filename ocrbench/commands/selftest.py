@@ -32,9 +32,9 @@ def default_report_path(device_type: str) -> Path:
 def handle(args) -> dict:
     import torch
 
+    from ..diagnostics.selftest import format_report, run_selftest
     from ..records import atomic_write_text
     from ..runtime import resolve_device
-    from ..selftest import format_report, run_selftest
 
     try:
         device = resolve_device(args.device)

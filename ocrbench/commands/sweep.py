@@ -1,4 +1,4 @@
-"""ocrbench sweep CONFIG: tune one recognizer's hyperparameters on Optuna, coarse to fine (ocrbench.sweep)."""
+"""ocrbench sweep CONFIG: tune one recognizer's hyperparameters on Optuna, coarse to fine (ocrbench.bench.sweep)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> dict:
-    from ..sweep import describe_space, load_sweep, run_sweep
+    from ..bench.sweep import describe_space, load_sweep, run_sweep
 
     overrides = dict(parse_override(o) for o in args.overrides)
     if args.sampler:

@@ -1,7 +1,7 @@
 """ocrbench train: train one model with the shared recipe, evaluate it, append its record.
 
 Under torchrun (``torchrun --nproc-per-node N -m ocrbench train ...``) the processes train one model data-parallel
-(:mod:`ocrbench.distributed`): rank 0 runs the usual path and writes the checkpoints and the records; the other
+(:mod:`ocrbench.harness.distributed`): rank 0 runs the usual path and writes the checkpoints and the records; the other
 ranks build the same model and data, train their shards into the same run folder and exit without output.
 """
 
@@ -11,11 +11,11 @@ import sys
 import warnings
 from dataclasses import replace
 
-from .. import distributed
+from ..bench.suite import prepare_model, results_lock, run_dir, run_hash, run_model, skip_missing_eval_sets
 from ..config import ModelEntry, SuiteConfig, TrainConfig, for_model
 from ..errors import UserError
-from ..suite import prepare_model, results_lock, run_dir, run_hash, run_model, skip_missing_eval_sets
-from ..train import train
+from ..harness import distributed
+from ..harness.train import train
 from .common import add_json, add_overrides, parse_override, set_quiet, suite_from_args
 
 
@@ -102,7 +102,7 @@ def preflight(train_cfg: TrainConfig) -> None:
 
 def train_shard(entry: ModelEntry, cfg: SuiteConfig, resume: bool) -> None:
     """A data-parallel rank other than 0: the model (same seed, same initial weights), training split, run
-    folder and config hash of rank 0's :func:`~ocrbench.suite.run_model`, with no validation, records or
+    folder and config hash of rank 0's :func:`~ocrbench.bench.suite.run_model`, with no validation, records or
     output (rank 0's warnings about the data are the ones shown)."""
     cfg = for_model(entry, cfg)
     set_quiet(True)  # cli.main restores it

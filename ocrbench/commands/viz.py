@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from ..data.registry import create_dataset
 from ..errors import UserError
+from ..harness.train import load_model
 from ..models import create_model
-from ..train import load_model
 from .common import add_json, add_overrides, suite_from_args
 
 
@@ -59,7 +59,7 @@ def _dataset(args, model, size: int):
 
 
 def _stage_maps(args, model) -> dict:
-    from ..viz import feature_maps, plot_feature_maps
+    from ..diagnostics.viz import feature_maps, plot_feature_maps
 
     data = _dataset(args, model, args.index + 1)
     batch = model.collate([data[args.index]])
@@ -71,7 +71,7 @@ def _stage_maps(args, model) -> dict:
 
 def _trace(args, model) -> dict:
     from ..diagnostics.features import top_activations, trace_peaks
-    from ..viz import plot_top_activations
+    from ..diagnostics.viz import plot_top_activations
 
     if args.top_k < 1 or args.lines < 1:
         raise UserError("--top-k and --lines must be >= 1")
@@ -93,7 +93,7 @@ def _trace(args, model) -> dict:
 
 def _strip(args) -> dict:
     from ..diagnostics.features import FeatureHistory
-    from ..viz import plot_feature_strip
+    from ..diagnostics.viz import plot_feature_strip
 
     history = FeatureHistory.load(args.history)
     path = plot_feature_strip(history, args.out or "feature_strip.png", args.channel)

@@ -1,3 +1,3 @@
 """Importing this module registers the datasets shipped with ocrbench (synthetic, built-in real, user-supplied)."""
 # ruff: noqa: F401
-from . import emnist, emnist_lines, iam, memorials, synth_lines, synth_pages, xml_pages
+from ..datasets import emnist, emnist_lines, iam, memorials, synth_lines, synth_pages, xml_pages

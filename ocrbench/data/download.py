@@ -223,7 +223,7 @@ def document_splits(folder: Path) -> list[str]:
     """Write ``train.txt``/``val.txt``/``test.txt`` (page stems, sorted) for a folder of ALTO pages: documents
     in SHA-1 order of their id, each into the split where the lines before it end (cuts at 80% / 90% of the
     non-empty lines). SHA-1 order is a fixed shuffle that needs no seed and no random generator."""
-    from .xml_pages.alto import read_alto
+    from ..datasets.xml_pages.alto import read_alto
 
     lines = {p.stem: sum(bool(t.text.strip()) for t in read_alto(p).lines) for p in sorted(folder.glob("*.xml"))}
     docs: dict[str, list[str]] = {}

@@ -26,9 +26,9 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError, UnknownNameError
 from ..records import stable_digest
-from .base import MAX_LINE_ASPECT, MAX_LINE_CHARS, LineSample, line_problem, resize_to_height
 from .cache import cache_home, save_npz
 from .registry import DataConfig
+from .samples import MAX_LINE_ASPECT, MAX_LINE_CHARS, LineSample, line_problem, resize_to_height
 
 SKIP_HINT = "use --skip-bad (data.skip_bad=true) to skip unreadable files; they are counted in the results"
 
@@ -136,7 +136,7 @@ class CachedLines(Dataset):
         raise NotImplementedError
 
     def checked_lines(self) -> Iterator[tuple[str, np.ndarray | None, str, Path | None, str | None]]:
-        """:meth:`render_all` with a line over the size bounds (:func:`~ocrbench.data.base.line_problem`) turned
+        """:meth:`render_all` with a line over the size bounds (:func:`~ocrbench.data.samples.line_problem`) turned
         into an error: the one place loading, training and ``data check`` bound the work per line."""
         for item, image, text, source, error in self.render_all():
             problem = None if image is None else line_problem(text, *image.shape[::-1])

@@ -1,7 +1,7 @@
 """Dataset registry: ``register_dataset``, ``create_dataset``, ``list_datasets``.
 
 A dataset factory takes ``(split, cfg)`` and returns a ``torch.utils.data.Dataset`` of
-:class:`~ocrbench.data.base.LineSample` (line datasets) or page samples (page datasets).
+:class:`~ocrbench.data.samples.LineSample` (line datasets) or page samples (page datasets).
 Names of the form ``kind:PATH`` (``alto:/data/pages``) call the ``kind`` factory with ``cfg.root = PATH``.
 """
 

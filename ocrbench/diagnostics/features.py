@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..callbacks import Callback
 from ..errors import UnknownNameError, UserError
+from ..harness.callbacks import Callback
 
 FEATURE_HISTORY = "feature_history.pt"  # the recorder's file inside a run folder
 # modules made identities in the linearised copy: they gate, rescale or mix values but never widen the field

@@ -15,8 +15,8 @@
    exploding (non-finite, or far above it).
 
 Only generic ``nn.Module`` introspection (forward hooks, parameters) is used, plus the two loss definitions
-of the recognizer base classes (:class:`~ocrbench.models.base.CTCRecognizer`,
-:class:`~ocrbench.models.seq2seq.Seq2SeqRecognizer`) for the uniform loss.
+of the recognizer base classes (:class:`~ocrbench.models._base.CTCRecognizer`,
+:class:`~ocrbench.models._seq2seq.Seq2SeqRecognizer`) for the uniform loss.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..metrics import cer
+from ..harness.metrics import cer
+from ..harness.train import BatchOrder, make_optimizer, optimizer_step, train
 from ..runtime import resolve_device
-from ..train import BatchOrder, make_optimizer, optimizer_step, train
 
 STEPS = 100  # training steps before the second activation probe
 OVERFIT_LINES = 8  # lines of the batch to overfit ("a few examples", Karpathy's recipe)
@@ -85,8 +85,8 @@ def _targets(batch) -> list[list[int]]:
 def uniform_loss(model, batch) -> float | None:
     """The training loss ``model.loss(batch)`` would have with uniform predictions; None for a model whose
     loss is neither the CTC nor the autoregressive base class's."""
-    from ..models.base import CTCRecognizer
-    from ..models.seq2seq import Seq2SeqRecognizer
+    from ..models._base import CTCRecognizer
+    from ..models._seq2seq import Seq2SeqRecognizer
 
     if isinstance(model, CTCRecognizer):
         logits = model.forward_batch(batch)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..callbacks import Callback
 from ..errors import UserError
-from ..train import HISTORY_EVERY
+from ..harness.callbacks import Callback
+from ..harness.train import HISTORY_EVERY
 
 TENSORBOARD_DIR = "tensorboard"  # the event files' folder inside a run folder
 

@@ -3,7 +3,7 @@
 ``austen-train`` is the only corpus the LM is trained on (the same sentences synth-lines draws its training
 lines from); ``austen-test`` (the sentences of the recognizers' test lines) and ``kjv-nt`` (a second domain,
 the King James New Testament) are held out and only used to measure perplexity. The names are defined once,
-in :mod:`ocrbench.data.build_assets`, which writes the files.
+in :mod:`ocrbench.datasets._build_assets`, which writes the files.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.build_assets import SPLIT_SOURCE, TEXT_CORPORA, split_corpus, text_file
 from ..data.charset import Charset
+from ..datasets._build_assets import SPLIT_SOURCE, TEXT_CORPORA, split_corpus, text_file
 from ..errors import UserError
 
 CORPORA = TEXT_CORPORA

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 
 from ..config import LMConfig, config_hash
-from ..data.build_assets import HELD_OUT_SOURCE, split_corpus
 from ..data.cache import cache_home
 from ..data.integrity import file_hash
+from ..datasets._build_assets import HELD_OUT_SOURCE, split_corpus
 from ..errors import UserError
+from ..harness.schedule import one_cycle_factor
 from ..records import atomic_write
 from ..runtime import resolve_device
-from ..schedule import one_cycle_factor
 from .model import CharLM
 from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, record_key, wrap_lines
 

@@ -6,8 +6,8 @@ public module of this folder is imported at the end of this file, after the publ
 module may start with ``from ocrbench.models import register_model``.
 """
 
-from .base import CTCRecognizer, ModelInfo, Recognizer
-from .registry import (
+from ._base import CTCRecognizer, ModelInfo, Recognizer
+from ._registry import (
     create_model,
     import_modules,
     list_models,

@@ -27,10 +27,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..data.charset import Charset
-from .base import ModelInfo
-from .blocks import BiLSTM, ResNetLineEncoder, autocast_off, length_mask
-from .registry import register_model
-from .seq2seq import Seq2SeqRecognizer
+from ._base import ModelInfo
+from ._blocks import BiLSTM, ResNetLineEncoder, autocast_off, length_mask
+from ._registry import register_model
+from ._seq2seq import Seq2SeqRecognizer
 
 
 def beta_binomial(n: int, alpha: float, beta: float) -> torch.Tensor:

@@ -23,10 +23,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..data.charset import Charset
-from .base import ModelInfo
-from .blocks import ResNetLineEncoder, length_mask, sinusoidal_positions
-from .registry import register_model
-from .seq2seq import Seq2SeqRecognizer
+from ._base import ModelInfo
+from ._blocks import ResNetLineEncoder, length_mask, sinusoidal_positions
+from ._registry import register_model
+from ._seq2seq import Seq2SeqRecognizer
 
 # 2: token embeddings initialised at std dim^-0.5 (CNNTransformer._init_embedding); runs of version 1 are
 # another model

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..data.charset import Charset
-from .base import CTCRecognizer, ModelInfo
-from .blocks import BiLSTM, collapse_height, run_stages
-from .registry import register_model
+from ._base import CTCRecognizer, ModelInfo
+from ._blocks import BiLSTM, collapse_height, run_stages
+from ._registry import register_model
 
 
 def _conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ..data.charset import Charset
-from .base import CTCRecognizer, ModelInfo
-from .blocks import conv_bn_act, run_stages
-from .registry import register_model
+from ._base import CTCRecognizer, ModelInfo
+from ._blocks import conv_bn_act, run_stages
+from ._registry import register_model
 
 TRUNK_STRIDE = 4  # two 2x2 max-pools
 

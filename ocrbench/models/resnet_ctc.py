@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from ..data.charset import Charset
-from .base import CTCRecognizer, ModelInfo
-from .blocks import BasicBlock, collapse_height, conv_bn_act, run_stages, strided_length
-from .registry import register_model
+from ._base import CTCRecognizer, ModelInfo
+from ._blocks import BasicBlock, collapse_height, conv_bn_act, run_stages, strided_length
+from ._registry import register_model
 
 
 class ResNetCTC(CTCRecognizer):

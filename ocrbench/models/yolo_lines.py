@@ -39,10 +39,10 @@ from torch import nn
 from torchvision.ops import batched_nms, box_iou, complete_box_iou_loss
 
 from ..data.charset import Charset
-from .base import ModelInfo
-from .blocks import conv_bn_act, run_stages
-from .detection import Detector, PageBatch
-from .registry import register_model
+from ._base import ModelInfo
+from ._blocks import conv_bn_act, run_stages
+from ._detection import Detector, PageBatch
+from ._registry import register_model
 
 STRIDE = 8  # prediction grid
 PAD_MULTIPLE = 32  # deepest backbone stride: padded pages must divide by it

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data.base import LineSample
+from ..data.samples import LineSample
 from ..runtime import resolve_device
 
 

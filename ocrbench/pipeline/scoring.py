@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.images import to_ink_bright
-from ..data.synth_pages import PageSample
-from ..metrics import DetectionCounts, ErrorCounts
+from ..datasets.synth_pages import PageSample
+from ..harness.metrics import DetectionCounts, ErrorCounts
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync
 from .detection import detect_lines_at

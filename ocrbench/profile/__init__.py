@@ -5,6 +5,7 @@ fvcore as an optional cross-check), step timing, memory, MFU, torch.compile agai
 rows of ``ocrbench profile`` and of the suite's ``<results>/profiles.jsonl``. See docs/profiling.md.
 """
 
+from .batch_sweep import SweepResult, sweep_batch_sizes
 from .compiled import COMPILE_MODES
 from .flops import FlopCount, UncountedOpError, count_flops, model_flops_passes
 from .memory import cuda_peak_memory, saved_activation_bytes
@@ -18,7 +19,6 @@ from .runner import (
     profile_model,
     suite_profile,
 )
-from .sweep import SweepResult, sweep_batch_sizes
 from .timing import TimingStats, time_steps
 from .workloads import REFERENCE_ASPECT, make_workload, reference_width
 

@@ -41,7 +41,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models.base import OCRModel
+from ..models._base import OCRModel
 from .formulas import EXTRA_FORMULAS
 
 # An op whose name matches this carries matmul work; uncounted, it makes a MAC count wrong.
@@ -215,8 +215,8 @@ def model_flops_passes(model: OCRModel, images: torch.Tensor, widths: torch.Tens
 
     ``train`` is what one training step runs forward; ``infer`` is what transcribing the batch runs. Both are
     per decoded line of ``target_length`` characters. They are the model's
-    :meth:`~ocrbench.models.base.OCRModel.flops_passes`: a CTC model's forward for both; an autoregressive
-    model (:mod:`ocrbench.models.seq2seq`) the teacher-forced forward for ``train`` and ``target_length + 1``
+    :meth:`~ocrbench.models._base.OCRModel.flops_passes`: a CTC model's forward for both; an autoregressive
+    model (:mod:`ocrbench.models._seq2seq`) the teacher-forced forward for ``train`` and ``target_length + 1``
     greedy steps for ``infer`` (:class:`TeacherForcedPass`, :class:`GreedyDecodePass`).
     """
     passes = dict(model.flops_passes(images, widths, target_length))

@@ -1,7 +1,7 @@
 """The data-loading share of training: how much of a training step waits for its batch.
 
 The other profile columns time steps on synthetic batches built before the timed region, so they say nothing
-about the loader. This measurement runs the recipe's own training loop (:func:`ocrbench.train.train`: the
+about the loader. This measurement runs the recipe's own training loop (:func:`ocrbench.harness.train.train`: the
 same DataLoader, augmentation, collate and ``num_workers``) on a suite's real training split for
 ``warmup + iters`` steps, and reports the share of step time spent in ``next(loader)`` over the steps after
 the warm-up (the first batches include worker start-up). It is the figure every training run records as
@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import torch
 
-from ..callbacks import Callback
 from ..config import SuiteConfig, load_suite, resolve_config
 from ..data import create_dataset
-from ..train import resolve_workers, train
+from ..harness.callbacks import Callback
+from ..harness.train import resolve_workers, train
 
 NO_CHECKPOINTS = 10**9  # the measurement's throwaway run writes only its final checkpoint
 

@@ -8,7 +8,7 @@ samples/s = batch size / median. An inference step is ``predict`` (forward + gre
 (with a GradScaler for fp16 only). On CUDA out-of-memory the batch size is backed off and the row records
 the batch size that ran. Any other failure becomes that row's ``error``; the other rows still run.
 
-A spec may also ask for a batch sweep (:mod:`ocrbench.profile.sweep`: the row is measured at the
+A spec may also ask for a batch sweep (:mod:`ocrbench.profile.batch_sweep`: the row is measured at the
 throughput-optimal batch and records the latency at batch 1 and every point) and for ``torch.compile``
 (:mod:`ocrbench.profile.compiled`: the compiled step's throughput and compile time beside the eager ones, at
 the same batch). MACs are counted once per model, eagerly, at the dispatcher (:mod:`ocrbench.profile.flops`).
@@ -28,13 +28,13 @@ import torch
 from ..config import PRECISIONS, TrainConfig
 from ..errors import UserError
 from ..records import environment
-from ..report import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
+from ..report.leaderboard import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
 from ..runtime import autocast, is_out_of_memory, resolve_device, set_matmul_precision
+from .batch_sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .compiled import COMPILE_MODES, time_compiled
 from .flops import count_flops
 from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activation_bytes
 from .mfu import mfu, peak_flops
-from .sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .timing import time_steps
 from .workloads import TIMM_PREFIX, RecognizerWorkload, Workload, make_workload
 
@@ -331,9 +331,9 @@ def _loss(workload: Workload, batch, dev: torch.device, precision: str, loss_fn:
 
 
 def make_train_step(workload: Workload, batch, dev: torch.device, precision: str, loss_fn: Callable | None = None):
-    """The recipe's step (ocrbench.train) without its per-step ``loss.item()`` check, which would
+    """The recipe's step (ocrbench.harness.train) without its per-step ``loss.item()`` check, which would
     synchronise the device every step. ``loss_fn(batch)`` replaces ``workload.loss`` (a compiled one)."""
-    from ..train import make_optimizer, optimizer_step
+    from ..harness.train import make_optimizer, optimizer_step
 
     cfg = workload.recipe
     model = workload.model

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..data.base import LineBatch
+from ..data.samples import LineBatch
 from ..errors import UserError
 from .flops import model_flops_passes
 

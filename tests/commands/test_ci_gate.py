@@ -3,11 +3,11 @@ its reference, and passes when it is not."""
 
 import pytest
 
+from ocrbench.bench.suite import config_id, run_hash
 from ocrbench.cli import main
 from ocrbench.config import load_suite
 from ocrbench.data.registry import create_dataset
 from ocrbench.records import append_record, read_records
-from ocrbench.suite import config_id, run_hash
 
 SUITE = """name: citest
 profile: false

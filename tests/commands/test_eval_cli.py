@@ -8,10 +8,10 @@ import torch
 
 from ocrbench.cli import main
 from ocrbench.data.charset import IAM_CHARS, Charset
+from ocrbench.harness.train import model_meta
 from ocrbench.lm import CharLM, save_lm
 from ocrbench.models import create_model
 from ocrbench.progress import progress_enabled, set_quiet
-from ocrbench.train import model_meta
 
 NO_DATA = ["--dataset", "iam:/nonexistent/iam"]  # loading it would fail: errors must come before the data
 
@@ -125,9 +125,9 @@ def test_eval_of_a_suite_checkpoint_rebuilds_its_data_and_reproduces_its_record(
     batch size, so the CER equals the one the suite recorded."""
     from dataclasses import replace as dc_replace
 
+    from ocrbench.bench.suite import run_suite
     from ocrbench.config import ModelEntry, load_suite
     from ocrbench.records import read_records
-    from ocrbench.suite import run_suite
 
     cfg = load_suite(None, {"name": "t", "data.train_size": 16, "data.test_size": 12, "data.height": 32,
                             "data.options": {"max_chars": 6}, "train.steps": 30, "train.batch_size": 4,

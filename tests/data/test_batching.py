@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data._utils.pin_memory import pin_memory as dataloader_pin_memory
 
-from ocrbench.data.base import LineBatch, LineCollator
 from ocrbench.data.charset import Charset
+from ocrbench.data.samples import LineBatch, LineCollator
 
 
 @pytest.fixture

@@ -43,8 +43,8 @@ def test_read_gray_names_a_bad_file(tmp_path):
 
 
 def test_iam_and_the_page_pipeline_use_the_one_conversion():
-    import ocrbench.data.iam as iam
-    import ocrbench.data.xml_pages.lines as xml_lines
+    import ocrbench.datasets.iam as iam
+    import ocrbench.datasets.xml_pages.lines as xml_lines
     import ocrbench.pipeline as pipeline
 
     assert iam.scan_to_ink is xml_lines.scan_to_ink is scan_to_ink and pipeline.to_ink_bright is to_ink_bright

@@ -10,9 +10,9 @@ from ocrbench.cli import main
 from ocrbench.config import TrainConfig
 from ocrbench.diagnostics.curves import load_curves, plot_curves
 from ocrbench.errors import UnknownNameError, UserError
+from ocrbench.harness.train import train
 from ocrbench.models import create_model
 from ocrbench.records import append_record
-from ocrbench.train import train
 
 pytest.importorskip("matplotlib")
 

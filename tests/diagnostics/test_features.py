@@ -15,9 +15,9 @@ from ocrbench.diagnostics.features import (
     valid_columns,
 )
 from ocrbench.errors import UnknownNameError, UserError
+from ocrbench.harness.train import train
 from ocrbench.models import create_model
 from ocrbench.runtime import make_collator
-from ocrbench.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 import ocrbench
-from ocrbench.models import create_model, list_models, model_task, registry
+from ocrbench.models import _registry as registry
+from ocrbench.models import create_model, list_models, model_task
 from ocrbench.runtime import make_collator
 
 README = Path(__file__).parents[2] / "README.md"

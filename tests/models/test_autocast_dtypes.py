@@ -12,8 +12,8 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ocrbench.models import create_model
+from ocrbench.models._blocks import BiLSTM
 from ocrbench.models.attention_lm import LocationAttention
-from ocrbench.models.blocks import BiLSTM
 from ocrbench.runtime import make_collator
 
 HEIGHT = 32

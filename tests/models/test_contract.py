@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ocrbench.data.charset import Charset
+from ocrbench.harness.metrics import cer
 from ocrbench.lm import CharLM
-from ocrbench.metrics import cer
 from ocrbench.models import Recognizer, create_model, list_models
 from ocrbench.runtime import make_collator
 
@@ -47,7 +47,7 @@ def test_contract_shapes_loss_and_decode(name, rendered_lines):
 def test_narrow_image_and_long_label_are_padded_not_crashing(name):
     import numpy as np
 
-    from ocrbench.data.base import LineSample
+    from ocrbench.data.samples import LineSample
 
     model = create_model(name, input_height=HEIGHT)
     tiny_image = np.zeros((HEIGHT, 3), dtype=np.uint8)  # narrower than any receptive field
@@ -118,8 +118,8 @@ HARNESS_CALLS = ("collate", "loss", "predict", "set_grad_checkpointing", "num_pa
 
 
 def test_every_harness_call_is_declared_on_the_shared_base():
-    from ocrbench.models.base import OCRModel
-    from ocrbench.models.detection import Detector
+    from ocrbench.models._base import OCRModel
+    from ocrbench.models._detection import Detector
 
     assert issubclass(Recognizer, OCRModel) and issubclass(Detector, OCRModel)
     assert [c for c in HARNESS_CALLS if c not in vars(OCRModel)] == []
@@ -128,8 +128,8 @@ def test_every_harness_call_is_declared_on_the_shared_base():
 
 @pytest.mark.parametrize("name", TINY)
 def test_collate_is_the_line_collator_and_profile_predict_decodes(name, rendered_lines):
-    from ocrbench.models.seq2seq import Seq2SeqRecognizer
-    from ocrbench.train import _collate_fn
+    from ocrbench.harness.train import _collate_fn
+    from ocrbench.models._seq2seq import Seq2SeqRecognizer
 
     torch.manual_seed(0)
     model = create_model(name, input_height=HEIGHT).eval()
@@ -150,7 +150,7 @@ def test_collate_is_the_line_collator_and_profile_predict_decodes(name, rendered
 @pytest.mark.parametrize("name", TINY)
 def test_feature_stages_run_under_forward_features(name, rendered_lines):
     pytest.importorskip("matplotlib")
-    from ocrbench.viz import feature_maps
+    from ocrbench.diagnostics.viz import feature_maps
 
     model = create_model(name, input_height=HEIGHT)
     batch = model.collate([rendered_lines[0]])
@@ -161,9 +161,9 @@ def test_feature_stages_run_under_forward_features(name, rendered_lines):
 def test_a_model_without_conv_stages_shows_n_a():
     from torch import nn
 
+    from ocrbench.diagnostics.viz import feature_maps
     from ocrbench.errors import UserError
-    from ocrbench.models.base import CTCRecognizer, ModelInfo
-    from ocrbench.viz import feature_maps
+    from ocrbench.models._base import CTCRecognizer, ModelInfo
 
     class Columns(CTCRecognizer):  # one linear layer over each pixel column: no feature maps to show
         def __init__(self):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ocrbench.data.registry import DataConfig, create_dataset
-from ocrbench.metrics import detection_metrics
+from ocrbench.harness.metrics import detection_metrics
 from ocrbench.models import create_model, list_models, model_task
-from ocrbench.models.detection import Detector, PageBatch, PageSample
+from ocrbench.models._detection import Detector, PageBatch, PageSample
 
 DETECTORS = list_models(task="detection")
 TINY = [n for n in DETECTORS if n.endswith("_tiny")]
@@ -174,8 +174,8 @@ def test_yolo_predicts_float_boxes_under_autocast(pages):
 def test_detector_contract_declared_on_the_base(name, pages):
     """The harness calls on a detector what it calls on a recognizer: collate, flops_passes, profile_predict,
     feature_stages/forward_features (no probing)."""
+    from ocrbench.harness.train import _collate_fn
     from ocrbench.profile import count_flops, model_flops_passes
-    from ocrbench.train import _collate_fn
 
     model = create_model(name, input_height=PAGE).eval()
     assert model.task == "detection" and model_task(name) == "detection"

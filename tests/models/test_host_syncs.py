@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ocrbench.models import create_model, list_models
-from ocrbench.models.seq2seq import GreedyDecodePass, Seq2SeqRecognizer
+from ocrbench.models._seq2seq import GreedyDecodePass, Seq2SeqRecognizer
 from ocrbench.runtime import make_collator
 
 HEIGHT = 32

@@ -8,7 +8,7 @@ import torch
 
 from ocrbench.lm import CharLM
 from ocrbench.models import create_model, list_models
-from ocrbench.models.seq2seq import Seq2SeqRecognizer
+from ocrbench.models._seq2seq import Seq2SeqRecognizer
 from ocrbench.runtime import make_collator
 
 HEIGHT = 32

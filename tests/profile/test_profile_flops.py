@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
 from ocrbench.models import create_model, list_models
-from ocrbench.models.seq2seq import GreedyDecodePass, Seq2SeqRecognizer
+from ocrbench.models._seq2seq import GreedyDecodePass, Seq2SeqRecognizer
 from ocrbench.profile import UncountedOpError, count_flops, make_workload, model_flops_passes
 from ocrbench.profile.formulas import native_mha_flop, rnn_weight_list_flop
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import ocrbench.profile.loader as loader
+from ocrbench.bench.suite import dataset_charset
 from ocrbench.cli import main
 from ocrbench.models import create_model
-from ocrbench.suite import dataset_charset
 
 TINY_SUITE = """
 name: tiny

@@ -74,8 +74,8 @@ def test_a_timm_model_profiles():
 
 
 def test_suite_profiles_each_model_and_the_leaderboard_shows_it(tmp_path):
-    from ocrbench.report import write_report
-    from ocrbench.suite import run_suite
+    from ocrbench.bench.suite import run_suite
+    from ocrbench.report.leaderboard import write_report
 
     cfg = load_suite(None, {"name": "t", "data.train_size": 8, "data.test_size": 4, "data.height": 32,
                             "train.steps": 1, "train.batch_size": 4, "train.device": "cpu",
@@ -99,7 +99,7 @@ def test_suite_profiles_each_model_and_the_leaderboard_shows_it(tmp_path):
 
 def test_a_suite_profile_times_the_suites_own_training_recipe(monkeypatch):
     """The timed training step uses the suite's optimizer settings, not a second set of defaults."""
-    import ocrbench.train as train_mod
+    import ocrbench.harness.train as train_mod
     from ocrbench.config import TrainConfig
     from ocrbench.profile.runner import suite_profile
 

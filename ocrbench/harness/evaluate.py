@@ -1,0 +1,73 @@
+"""Evaluation of a recognizer on a line dataset: corpus-level CER/WER and decode throughput."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..progress import progress_bar
+from ..runtime import autocast, resolve_device, set_matmul_precision, sync
+from .metrics import ErrorCounts
+
+
+@dataclass
+class EvalResult:
+    decoder: str
+    cer: float
+    wer: float
+    lines: int
+    chars: int
+    seconds: float  # forward + decoding time, data loading excluded
+    examples: list[dict] = field(default_factory=list)  # the first few (reference, hypothesis) pairs
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {"decoder": self.decoder, "cer": self.cer, "wer": self.wer, "lines": self.lines,
+                "chars": self.chars, "decode_seconds": round(self.seconds, 4),
+                "decode_lines_per_s": round(self.lines_per_second, 2)}
+
+
+# The most padded pixels one forward pass gets (32 lines of 64 x 4096): a batch of wide lines is read in slices
+# of fewer lines. Lines are bounded one by one (ocrbench.data.samples.MAX_LINE_ASPECT); this bounds their batch.
+# The shipped suites' batches stay far below it, so their numbers do not change.
+MAX_BATCH_PIXELS = 32 * 64 * 4096
+
+
+def pixel_budget_slices(shape: torch.Size, budget: int) -> list[slice]:
+    """Slices of a ``(B, C, H, W)`` batch, each of at most ``budget`` pixels (one line at least)."""
+    per_line = max(1, shape[1] * shape[2] * shape[3])
+    step = max(1, budget // per_line)
+    return [slice(i, i + step) for i in range(0, shape[0], step)]
+
+
+@torch.no_grad()
+def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int = 32, device: str = "auto",
+             precision: str = "fp32", num_examples: int = 5, progress: bool = False,
+             max_batch_pixels: int = MAX_BATCH_PIXELS) -> EvalResult:
+    """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references; a batch
+    over ``max_batch_pixels`` is read in slices of fewer lines."""
+    model.check_decoder(decoder)
+    dev = resolve_device(device)
+    set_matmul_precision(dev, precision)  # "fp32" means no TF32, as in training and profiling
+    model.to(dev).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        collate_fn=model.collate)
+    counts, seconds, examples = ErrorCounts(), 0.0, []
+    for batch in progress_bar(loader, progress, desc=f"eval {decoder}"):
+        batch = batch.to(dev)
+        t0 = time.perf_counter()
+        hyps = []
+        for part in pixel_budget_slices(batch.images.shape, max_batch_pixels):
+            with autocast(dev, precision):
+                hyps += model.predict(batch.images[part], batch.widths[part], decoder=decoder)
+        sync(dev)
+        seconds += time.perf_counter() - t0
+        counts.update(hyps, batch.texts)
+        examples += [{"ref": r, "hyp": h} for r, h in zip(batch.texts, hyps)][: num_examples - len(examples)]
+    return EvalResult(decoder, counts.cer, counts.wer, counts.lines, counts.chars, seconds, examples)

@@ -1,0 +1,459 @@
+"""The fixed training recipe shared by every recognizer: AdamW, one-cycle LR, gradient clipping, the same
+augmentation, batch order and budget. The harness only uses the model contract (``loss``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import TrainConfig
+from ..data.augment import augment_line
+from ..data.samples import LineSample
+from ..errors import UserError
+from ..progress import progress_bar
+from ..records import atomic_write
+from ..runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync, usable_cores
+from . import distributed
+from .callbacks import Callback
+from .schedule import one_cycle_factor
+
+CHECKPOINT = "checkpoint.pt"
+# Validation CER targets of the time-to-accuracy figures (DAWNBench-style): the first step and training
+# second at which the validation CER fell to or below each.
+CER_TARGETS = (0.5, 0.2, 0.1, 0.05)
+DROPOUT_SEED_OFFSET = 7_777  # the dropout stream's seed is train.seed + this (model init uses train.seed)
+# data-parallel rank r > 0 adds r times this to its dropout seed: its own stream, far from other seeds' streams
+RANK_SEED_STRIDE = 1_000_003
+HISTORY_EVERY = 10  # steps between points of the recorded training curve (loss, learning rate)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class BatchOrder:
+    """Infinite, deterministic batch sampler: epoch ``e`` is a permutation seeded by ``(seed, e)``.
+
+    Starting at ``start_step`` reproduces exactly the batches an uninterrupted run would have drawn.
+    Yields lists of ``(index, draw)`` keys; ``draw`` (the running sample count) seeds augmentation.
+    With ``world`` > 1 processes, ``batch_size`` is the global batch and process ``rank`` gets its shard of
+    each (:func:`ocrbench.harness.distributed.shard`): together the ranks see exactly the one-process batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1):
+        if n < batch_size:
+            raise UserError(f"the training split has {n} lines, fewer than the batch size {batch_size}")
+        distributed.check_batch_split(batch_size, world)
+        self.n, self.batch_size, self.seed, self.start_step = n, batch_size, seed, start_step
+        self.rank, self.world = rank, world
+        self.per_epoch = n // batch_size  # drop the ragged last batch: every step sees batch_size lines
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start_step
+        while True:
+            epoch, k = divmod(step, self.per_epoch)
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+            keys = [(int(i), step * self.batch_size + j) for j, i in enumerate(idx)]
+            yield distributed.shard(keys, self.rank, self.world) if self.world > 1 else keys
+            step += 1
+
+
+class AugmentedLines(Dataset):
+    """Training view of a line dataset: sample ``(index, draw)`` is augmented with a generator seeded by
+    ``(seed, draw)``, so augmentation is reproducible and independent of worker count."""
+
+    def __init__(self, dataset: Dataset, seed: int, augment: bool):
+        self.dataset, self.seed, self.augment = dataset, seed, augment
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> LineSample:
+        index, draw = key
+        sample = self.dataset[index]
+        if not self.augment:
+            return sample
+        rng = np.random.default_rng([self.seed, 7919, draw])
+        return LineSample(augment_line(sample.image, rng), sample.text, sample.meta)
+
+
+class _DropDraw(Dataset):
+    """Training view for non-line models (detectors): the ``draw`` key is not used."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        return self.dataset[key[0]]
+
+
+def _training_view(model, dataset: Dataset, cfg: TrainConfig) -> Dataset:
+    if model.task == "recognition":
+        return AugmentedLines(dataset, cfg.seed, cfg.augment)
+    return _DropDraw(dataset)
+
+
+def _collate_fn(model):
+    """The model's own collate function (the contract: lines for recognizers, pages for detectors)."""
+    return model.collate
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    total_steps: int = 0
+    elapsed: float = 0.0  # seconds of training steps, batch loading included (not validation or checkpoints)
+    finished: bool = False
+    truncated: bool = False  # stopped by the max_minutes safety limit before ``total_steps``
+    data_wait: float = 0.0  # the part of ``elapsed`` spent waiting for the next batch (loading, augmentation)
+    history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps: the training curve
+    val_curve: list = field(default_factory=list)  # (step, training seconds, validation CER) every eval_every
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    final_loss: float
+    lines_per_second: float
+    resumed_from: int
+    truncated: bool = False
+    val_curve: list = field(default_factory=list)
+    data_wait: float = 0.0
+    history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps
+    world_size: int = 1  # data-parallel processes that trained it (the loss is their mean)
+
+    @property
+    def data_wait_share(self) -> float:
+        """Fraction of training time spent waiting for batches (the loader starving the model)."""
+        return self.data_wait / self.seconds if self.seconds else 0.0
+
+    def time_to_targets(self, targets=CER_TARGETS) -> dict:
+        """``{"0.1": {"step": s, "seconds": t}, ...}``: the first validation at or below each target CER
+        (``None`` when never reached)."""
+        out = {}
+        for target in targets:
+            hit = next(((step, sec) for step, sec, cer in self.val_curve if cer <= target), None)
+            out[str(target)] = None if hit is None else {"step": hit[0], "seconds": round(hit[1], 1)}
+        return out
+
+
+def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str,
+                    rank_rng: list[dict] | None = None) -> None:
+    """Atomic (a crash mid-write never leaves a broken checkpoint, nor a temp file). ``rank_rng``: every
+    data-parallel rank's RNG states (:func:`ocrbench.harness.distributed.gather_rng_states`)."""
+    checkpoint = {"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
+                  "config_hash": config_hash, "rng": torch.get_rng_state(),
+                  # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
+                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    if rank_rng is not None:
+        checkpoint["rank_rng"] = rank_rng
+    atomic_write(path, lambda tmp: save_torch(checkpoint, tmp))
+
+
+def save_torch(obj, path: Path) -> None:
+    """``torch.save`` through a Python file, so that a full disk is the ``OSError`` (ENOSPC) it is: torch's own
+    file writer reports only "unexpected pos", a RuntimeError the suite would record as the model's failure."""
+    try:
+        with open(path, "wb") as f:
+            try:
+                torch.save(obj, f)
+            except RuntimeError as e:
+                if isinstance(e.__context__, OSError):
+                    raise e.__context__ from None
+                raise
+    except OSError as e:
+        e.filename = e.filename or str(path)  # so the user's one line names the file
+        raise
+
+
+def model_meta(model) -> dict:
+    """What is needed to rebuild the model from a checkpoint."""
+    return {"name": model.name, "kwargs": model.create_kwargs, "charset": model.charset.chars}
+
+
+CHECKPOINT_SOURCE = ("checkpoints come from `ocrbench train` or `ocrbench run` "
+                     "(runs/<suite>/<model>-<hash>/checkpoint.pt)")
+
+
+def load_model(path: str | Path):
+    """Rebuild a trained model from a checkpoint written by :func:`train`; a clear error for a foreign
+    ``.pt`` (a bare state_dict, a list)."""
+    from ..data.charset import Charset
+    from ..models import create_model
+
+    ckpt = load_checkpoint(Path(path))
+    meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
+    if not (isinstance(meta, dict) and {"name", "kwargs", "charset"} <= meta.keys()
+            and isinstance(ckpt.get("model"), dict)):
+        raise UserError(f"{path} is not an ocrbench checkpoint (no 'meta' with the model's name, arguments "
+                        f"and charset, or no 'model' weights); {CHECKPOINT_SOURCE}")
+    try:
+        model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
+    except TypeError as e:  # arguments of another version of the model
+        raise UserError(f"{path}: its arguments do not fit {meta['name']} ({e}); {CHECKPOINT_MISMATCH}") from None
+    problem = weights_problem(model.state_dict(), ckpt["model"])
+    if problem:
+        raise UserError(f"{path}: its weights do not fit {meta['name']} ({problem}); {CHECKPOINT_MISMATCH}")
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+CHECKPOINT_MISMATCH = ("it was written for another architecture or model version: retrain it, or evaluate it with "
+                       "the ocrbench version that wrote it")
+
+
+def weights_problem(expected: dict, weights: dict) -> str | None:
+    """What keeps ``weights`` from loading into a model whose state_dict is ``expected`` (a short phrase), or None."""
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [k for k in expected if k in weights and getattr(weights[k], "shape", None) != expected[k].shape]
+    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
+             ((missing, "missing"), (unexpected, "unexpected"), (shapes, "of another shape")) if keys]
+    return "; ".join(parts) or None
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself, or the checkpoint.pt of the run folder ``path`` names."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise UserError(f"{path} is a folder without a {CHECKPOINT_NAME}: pass a checkpoint file or a run "
+                            "folder of `ocrbench train`/`run`")
+        return path / CHECKPOINT_NAME
+    return path
+
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = checkpoint_file(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); delete it to train that "
+                        "model afresh (other finished results are kept)") from None
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and norm parameters (1-D tensors), as in timm's param_groups_weight_decay.
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, config_hash: str = "",
+          resume: bool = False, progress: bool = True, validate: Callable[[], float] | None = None,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train ``model`` for ``cfg.steps`` optimizer steps with the shared recipe, checkpointing to ``out_dir``.
+
+    The budget is the step count, so the same config and seed give the same weights on any machine;
+    ``cfg.max_minutes`` is only a safety limit, and a run stopped by it is marked ``truncated``. With
+    ``resume``, a checkpoint in ``out_dir`` written under the same ``config_hash`` is continued from its step
+    (the batch order and schedule continue exactly). ``validate`` (the validation CER of the model as it
+    is) is called every ``cfg.eval_every`` steps and at the end, outside the timed steps, for the
+    time-to-accuracy figures. ``callbacks`` (:class:`~ocrbench.harness.callbacks.Callback`) observe the run outside
+    the timed steps (TensorBoard, feature-map snapshots). Raises :class:`TrainingDiverged` on a non-finite loss.
+
+    In a torchrun process group (:mod:`ocrbench.harness.distributed`) every rank calls this with the same arguments:
+    ``cfg.batch_size`` is the global batch, each rank trains on its shard through DistributedDataParallel,
+    and only rank 0 validates, runs ``callbacks``, shows progress and writes checkpoints; all ranks resume
+    from the same checkpoint. BatchNorm statistics are per rank (rank 0's are saved).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = distributed.rank(), distributed.world_size()
+    if rank:  # one writer and one observer: rank 0
+        progress, validate, callbacks = False, None, ()
+    device = resolve_device(cfg.device)
+    set_matmul_precision(device, cfg.precision)
+    set_deterministic(cfg.deterministic)
+    model.to(device).train()
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
+    optimizer = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+    state = TrainState(total_steps=cfg.steps)
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = _restore(ckpt_path, model, optimizer, scaler, config_hash, _dropout_seed(cfg.seed, rank))
+    else:  # the dropout stream starts from the seed, whatever ran before in this process
+        torch.manual_seed(_dropout_seed(cfg.seed, rank))
+    start_step = state.step
+    if state.finished:
+        return _result(state, cfg, start_step)
+
+    workers = resolve_workers(cfg.num_workers, device)
+    loader = DataLoader(_training_view(model, train_set, cfg),
+                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step, rank, world),
+                        collate_fn=_collate_fn(model), num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=device.type == "cuda",
+                        # its own generator: iter() would otherwise draw from the global RNG and shift the
+                        # dropout stream of a resumed run
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    for cb in callbacks:
+        cb.on_train_begin(model, state)
+    bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
+                       desc=f"train {model.name}")
+    batches = iter(loader)
+    loss_fn = _loss_function(model, cfg, world)
+    while state.step < state.total_steps:
+        t0 = time.perf_counter()
+        batch = next(batches).to(device, non_blocking=True)
+        state.data_wait += time.perf_counter() - t0
+        # with several ranks the finiteness check waits for agree(): a rank raising alone would leave the
+        # others blocked in their gradient all-reduce until torchrun tears the group down, with no record
+        loss = _train_step(model, loss_fn, batch, optimizer, scaler, cfg, state, device, check_finite=world == 1)
+        sync(device)
+        state.elapsed += time.perf_counter() - t0
+        state.step += 1
+        stop = bool(cfg.max_minutes) and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps
+        loss, stop = distributed.agree(loss, stop)  # the same loss and stop on every rank; no-op in one process
+        if not math.isfinite(loss):  # every rank raises together; rank 0's suite records the failure
+            raise TrainingDiverged(_diverged_message(loss, state.step - 1, cfg) + f" (mean over {world} processes)")
+        lr = optimizer.param_groups[0]["lr"]
+        if state.step % HISTORY_EVERY == 0 or state.step == state.total_steps:
+            state.history.append((state.step, round(loss, 5), float(f"{lr:.4g}")))
+        for cb in callbacks:
+            cb.on_step(model, state, loss, lr)
+        if validate is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+            _validate(model, validate, state, callbacks)
+        if stop:
+            state.truncated = True  # the max_minutes safety limit: the run is kept, marked, and never ranked
+            break
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}",
+                        lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
+        if state.step % cfg.checkpoint_every == 0:
+            rank_rng = distributed.gather_rng_states()  # a collective: every rank, before rank 0 writes
+            if rank == 0:
+                save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash, rank_rng)
+    bar.close()
+    if validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
+        _validate(model, validate, state, callbacks)
+    state.finished = True
+    if rank == 0:
+        save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
+    for cb in callbacks:
+        cb.on_train_end(model, state)
+    return _result(state, cfg, start_step)
+
+
+def _dropout_seed(seed: int, rank: int) -> int:
+    """Seed of a rank's dropout stream (rank 0's is the one-process run's)."""
+    return seed + DROPOUT_SEED_OFFSET + RANK_SEED_STRIDE * rank
+
+
+def _loss_function(model, cfg: TrainConfig, world: int) -> Callable:
+    """``model.loss``, through DistributedDataParallel with several ranks, compiled with ``cfg.compile``."""
+    loss_fn = distributed.data_parallel_loss(model) if world > 1 else model.loss
+    return torch.compile(loss_fn, dynamic=True) if cfg.compile else loss_fn  # lines vary in width
+
+
+def resolve_workers(num_workers: int | str, device: torch.device) -> int:
+    """``"auto"``: no workers on a CPU, where they take cores from the model's own threads (measured on 2
+    cores, docs/profiling.md: one worker cut the quick models' data wait from 5-9% to 1-4% and their training
+    speed by 7-23%); on a GPU, the CPU cores this process may use per visible GPU, less one for the main
+    process, at most 8."""
+    if num_workers != "auto":
+        return int(num_workers)
+    if device.type != "cuda":
+        return 0
+    return max(1, min(8, usable_cores() // max(1, torch.cuda.device_count()) - 1))
+
+
+def _validate(model, validate: Callable[[], float], state: TrainState, callbacks: Sequence[Callback] = ()) -> None:
+    """One point of the validation curve; the model goes back to training mode afterwards."""
+    cer = float(validate())
+    model.train()
+    state.val_curve.append((state.step, round(state.elapsed, 2), round(cer, 5)))
+    for cb in callbacks:
+        cb.on_validate(model, state, cer)
+
+
+def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult:
+    return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step,
+                       state.truncated, list(state.val_curve), state.data_wait, list(state.history),
+                       distributed.world_size())
+
+
+def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device,
+                check_finite: bool = True) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr * one_cycle_factor(state.step, state.total_steps, cfg.pct_start)
+    with autocast(device, cfg.precision):
+        loss = loss_fn(batch)
+    if check_finite and not torch.isfinite(loss):
+        raise TrainingDiverged(_diverged_message(loss.item(), state.step, cfg))
+    optimizer_step(model, loss, optimizer, scaler, cfg.grad_clip)
+    return loss.item()
+
+
+def _diverged_message(loss: float, step: int, cfg: TrainConfig) -> str:
+    return f"loss is {loss} at step {step}: training stopped (try a lower lr than {cfg.lr}, or fp32)"
+
+
+def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: float) -> None:
+    """Backward, clip the global gradient norm, step (through the GradScaler for fp16)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+
+
+def _restore(path: Path, model, optimizer, scaler, config_hash: str, rank_seed: int | None = None) -> TrainState:
+    ckpt = load_checkpoint(path)
+    if config_hash and ckpt.get("config_hash") and ckpt["config_hash"] != config_hash:
+        raise UserError(f"{path} was written under a different configuration (hash {ckpt['config_hash']}, "
+                        f"now {config_hash}); remove it or use another --out to start afresh")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"])
+    if ckpt.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    if distributed.world_size() > 1:
+        _restore_rank_rng(ckpt.get("rank_rng"), rank_seed)
+    return TrainState(**ckpt["state"])
+
+
+def _restore_rank_rng(states: list[dict] | None, rank_seed: int | None) -> None:
+    """This rank's dropout stream from a data-parallel checkpoint. A checkpoint of another world size (or of
+    a one-process run) has none for this rank: ranks > 0 then start a fresh stream from ``rank_seed`` rather
+    than copy rank 0's (the run goes on correctly, but is no longer bit-exact with an uninterrupted one)."""
+    rank, world = distributed.rank(), distributed.world_size()
+    if states is not None and len(states) == world:
+        distributed.set_rng_state(states[rank])
+    elif rank > 0 and rank_seed is not None:
+        torch.manual_seed(rank_seed)
+
+
+def _last_loss(state: TrainState) -> float:
+    return float(state.history[-1][1]) if state.history else float("nan")
+
+
+def _rate(state: TrainState, cfg: TrainConfig) -> float:
+    return state.step * cfg.batch_size / state.elapsed if state.elapsed else 0.0

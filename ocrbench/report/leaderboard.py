@@ -1,0 +1,423 @@
+"""Leaderboards derived from the run records (never edited by hand): Markdown, CSV, JSON and plots.
+
+A leaderboard row is one configuration (model, decoder and its settings, data, recipe) on one device, its
+seeds averaged: the mean CER, a 95% confidence interval (Student t over seeds) and a rank in which rows
+whose intervals overlap share the place. Rows of different configurations, dataset versions or devices are
+never merged; runs stopped by the ``max_minutes`` safety limit are listed apart and never ranked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from ..errors import UserError
+from ..records import NOT_DOWNLOADED_FILE, RUNS_FILE, atomic_write_text, read_records
+from .detection import detector_leaderboard, detector_markdown
+from .stats import ci_halfwidth, t95, tie_aware_ranks
+
+# a leaderboard row: everything that must be equal for runs to be seeds of one configuration
+GROUP = ["suite", "dataset", "split", "model", "decoder", "decoder_hash", "config_id", "data_version",
+         "device_name"]
+# the same configuration evaluated elsewhere (another dataset): joined as extra columns
+EXTRA_JOIN = ["model", "decoder", "decoder_hash", "config_id", "device_name"]
+PROFILES_FILE = "profiles.jsonl"
+TARGETS = ("0.5", "0.2", "0.1", "0.05")  # validation CER targets of the time-to-CER columns (train.CER_TARGETS)
+
+def load_runs(results_dir: str | Path) -> pd.DataFrame:
+    return pd.DataFrame(read_records(Path(results_dir) / RUNS_FILE))
+
+
+def load_profiles(results_dir: str | Path) -> pd.DataFrame:
+    return pd.DataFrame(read_records(Path(results_dir) / PROFILES_FILE))
+
+
+def recognition_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ``ok`` recognizer records, with every grouping column present."""
+    if runs.empty or "status" not in runs or "cer" not in runs:
+        return pd.DataFrame(columns=GROUP + ["cer", "seed", "train_dataset", "truncated"])
+    ok = runs[runs["status"] == "ok"].copy()
+    if "task" in ok:  # detectors have their own table (detection_report.py)
+        ok = ok[ok["task"].fillna("recognition") == "recognition"]
+    ok = ok[ok["cer"].notna()]
+    for c in GROUP + ["train_dataset", "truncated"]:
+        if c not in ok:
+            ok[c] = None
+    ok[GROUP] = ok[GROUP].fillna("").astype(str)
+    ok["train_dataset"] = ok["train_dataset"].fillna(ok["dataset"])
+    ok["truncated"] = ok["truncated"].fillna(False).astype(bool)
+    return ok
+
+
+def _aggregate(group: pd.DataFrame) -> pd.Series:
+    """One leaderboard row from the seeds of one configuration (the last record per seed counts)."""
+    group = group.drop_duplicates("seed", keep="last") if "seed" in group else group
+    first = group.iloc[0]
+    row = {"cer": group["cer"].mean(), "cer_ci": ci_halfwidth(group["cer"]), "n": len(group),
+           "wer": group["wer"].mean() if "wer" in group else float("nan"),
+           "seeds": ",".join(str(int(s)) for s in sorted(group["seed"])) if "seed" in group else "",
+           "cer_min": group["cer"].min(), "cer_max": group["cer"].max()}
+    for c in ("params", "steps", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
+              "threads"):
+        if c in group:
+            row[c] = first[c]
+    for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share"):
+        if c in group:
+            row[c] = group[c].mean()
+    row.update(_time_to_targets(group))
+    return pd.Series(row)
+
+
+def _time_to_targets(group: pd.DataFrame) -> dict:
+    """Median over seeds of the steps and seconds to each validation CER target (NaN when a seed never got there)."""
+    if "time_to_cer" not in group:
+        return {}
+    out = {}
+    for target in TARGETS:
+        hits = [t.get(target) if isinstance(t, dict) else None for t in group["time_to_cer"]]
+        if all(hits):
+            out[f"steps_to_{target}"] = float(pd.Series([h["step"] for h in hits]).median())
+            out[f"seconds_to_{target}"] = float(pd.Series([h["seconds"] for h in hits]).median())
+        else:
+            out[f"steps_to_{target}"] = out[f"seconds_to_{target}"] = float("nan")
+    return out
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration on its training dataset's test split: mean CER over seeds, 95% CI, n, a
+    tie-aware rank, and the CER of the same configuration on each other evaluation set (``cer@NAME``)."""
+    ok = recognition_rows(runs)
+    main = ok[(ok["dataset"] == ok["train_dataset"]) & ~ok["truncated"]]
+    if main.empty:
+        return pd.DataFrame(columns=GROUP + ["cer", "cer_ci", "n", "rank"])
+    table = main.groupby(GROUP, sort=False).apply(_aggregate, include_groups=False).reset_index()
+    table["params_m"] = table["params"] / 1e6 if "params" in table else float("nan")
+    table = _join_extra_sets(table, ok[ok["dataset"] != ok["train_dataset"]])
+    parts = []
+    for _, part in table.groupby(["suite", "dataset", "split", "data_version", "device_name"], sort=False):
+        part = part.sort_values("cer").copy()
+        part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"])
+        part["tied"] = part["rank"].map(part["rank"].value_counts()) > 1
+        parts.append(part.sort_values(["rank", "cer"], kind="stable"))
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def _join_extra_sets(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    for name, rows in extra.groupby("dataset"):
+        agg = rows.groupby(EXTRA_JOIN).agg(**{f"cer@{name}": ("cer", "mean"),
+                                              f"cer_ci@{name}": ("cer", ci_halfwidth),
+                                              f"n@{name}": ("cer", "count")}).reset_index()
+        table = table.merge(agg, on=EXTRA_JOIN, how="left")
+    return table
+
+
+def truncated_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    ok = recognition_rows(runs)
+    cut = ok[ok["truncated"] & (ok["dataset"] == ok["train_dataset"])]
+    return cut[[c for c in ("model", "decoder", "seed", "steps", "steps_budget", "cer", "device_name") if c in cut]]
+
+
+def extra_sets(table: pd.DataFrame) -> list[str]:
+    return [c[4:] for c in table.columns if c.startswith("cer@")]
+
+
+# ---------------------------------------------------------------------------------------------- cost columns
+
+def join_profiles(table: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
+    """Add cost columns from profile rows: those of the same run (``config_hash``), else the latest of the
+    same model; the setting matching the run's precision."""
+    if table.empty or profiles.empty or "status" not in profiles:
+        return table
+    ok = profiles[profiles["status"] == "ok"]
+    if ok.empty:
+        return table
+    extra = [_profile_columns(run, ok) for _, run in table.iterrows()]
+    return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+
+
+def _profile_columns(run: pd.Series, ok: pd.DataFrame) -> dict:
+    rows = ok[ok["config_hash"] == run.get("config_hash")] if "config_hash" in ok else ok.iloc[:0]
+    if rows.empty:
+        rows = ok[ok["model"] == run["model"]]
+    precision = run.get("precision") if isinstance(run.get("precision"), str) else "fp32"
+
+    def pick(mode: str, checkpointing: bool):
+        sel = rows[(rows["mode"] == mode) & (rows["grad_checkpointing"].astype(bool) == checkpointing)]
+        same = sel[sel["precision"] == precision]
+        sel = same if not same.empty else sel
+        return None if sel.empty else sel.sort_values("time").iloc[-1]
+
+    def get(r, key):
+        return r.get(key) if r is not None and pd.notna(r.get(key, float("nan"))) else None
+
+    infer, train_off, train_on = pick("infer", False), pick("train", False), pick("train", True)
+    macs = get(infer, "macs_per_line_infer") or get(train_off, "macs_per_line_infer")
+    return {"gmacs_per_line": macs / 1e9 if macs else None, "infer_lines_per_s_ref": get(infer, "samples_per_s"),
+            "train_lines_per_s_ref": get(train_off, "samples_per_s"),
+            "mem_peak_train_mib": get(train_off, "mem_peak_allocated_mib"),
+            "mem_peak_train_ckpt_mib": get(train_on, "mem_peak_allocated_mib"),
+            "saved_act_mib_per_line": _per_line(train_off, get), "saved_act_mib_per_line_ckpt": _per_line(train_on, get),
+            "mfu_train": get(train_off, "mfu")}
+
+
+def _per_line(r, get):
+    saved = get(r, "saved_activation_mib")
+    return None if saved is None else saved / r["batch_size"]
+
+
+# ---------------------------------------------------------------------------------------------- Markdown
+
+INTRO = ("Generated by `ocrbench report` from `runs.jsonl`; do not edit by hand. CER/WER are corpus level (total "
+         "edits / total reference characters or words) on NFC-normalised text, case and punctuation kept. "
+         "**CER** is the mean over seeds, **± 95%** the half-width of its 95% confidence interval (Student t "
+         "over seeds; blank with one seed), **n** the number of seeds. **Rank** = 1 + the number of rows whose "
+         "whole interval lies below this row's: rows whose intervals overlap share a rank (`=`). Rows of "
+         "different configurations, dataset versions or devices are never merged. Budgets are optimizer steps "
+         "(the same on every machine); *steps → CER x* is the median over seeds of the first training step at "
+         "which the validation CER was at or below x.")
+COST_NOTE = ("Cost columns come from `profiles.jsonl` (the suite profiles each model after training, at the "
+             "reference shape height × 16·height): GMACs = 10⁹ multiply-accumulates of one forward pass per line "
+             "(autoregressive models: per decoded line; LSTMs and attention counted). Memory: CUDA peak allocated "
+             "in a training step, or on a CPU the activations saved for backward per line, without → with "
+             "gradient checkpointing. Train lines/s is measured during the suite's own training (data loading "
+             "included), on the device named in the heading; *Data wait %* is the share of that training time "
+             "spent waiting for the next batch (loading and augmentation; above ~5% the loader starves the model, "
+             "see `train.num_workers`).")
+
+
+def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missing: dict | None = None) -> str:
+    """The leaderboard page; ``missing``: {evaluation set: download command} of the sets the last run skipped,
+    shown where their column would be (never a silent blank)."""
+    missing = missing or {}
+    parts = ["# ocrbench leaderboard", "", INTRO, ""]
+    if table.empty:
+        parts += ["No finished recognizer runs yet.", ""] + _missing_lines(missing)
+    for keys, group in table.groupby(["suite", "dataset", "split", "data_version", "device_name"], sort=False):
+        suite, dataset, split, version, device = keys
+        parts += [f"## {dataset} ({split} split){f', suite {suite}' if suite else ''}", "",
+                  f"Device: {device or 'unknown'}; data version {version or 'n/a'}; {_recipe(group)}.", "",
+                  _table(group, missing), ""] + _missing_lines(missing)
+        for name in extra_sets(group):
+            parts += [f"`CER {name}`: the same trained models evaluated on {name} (evaluation only: never used "
+                      "for training, tuning or choosing a checkpoint).", ""]
+        if "gmacs_per_line" in group:
+            parts += [COST_NOTE, ""]
+    if detectors:
+        parts += [detectors, ""]
+    cut = truncated_runs(runs)
+    if not cut.empty:
+        parts += ["## Truncated runs (not ranked)", "", "Stopped by the `train.max_minutes` safety limit before "
+                  "their step budget: their CER is not comparable.", "",
+                  tabulate(cut.values, headers=list(cut.columns), tablefmt="github"), ""]
+    failed = failures(runs)
+    if not failed.empty:
+        parts += ["## Failed runs", "", tabulate(failed.values, headers=list(failed.columns), tablefmt="github"), ""]
+    return "\n".join(parts)
+
+
+def _missing_lines(missing: dict) -> list[str]:
+    lines = [f"{name}: not downloaded — run `{command}`" for name, command in missing.items()]
+    return lines + [""] if lines else []
+
+
+def read_missing(results_dir: Path) -> dict:
+    """{evaluation set: download command} that the last run of ``results_dir`` skipped (``{}``: none)."""
+    path = results_dir / NOT_DOWNLOADED_FILE
+    try:
+        missing = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return missing if isinstance(missing, dict) else {}
+
+
+def _recipe(group: pd.DataFrame) -> str:
+    first = group.iloc[0]
+
+    def val(c):
+        v = first.get(c)
+        return "?" if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if isinstance(v, float) and
+                                                                               v.is_integer() else v)
+    revisions = sorted({str(v) for v in group["git"].dropna()}) if "git" in group else []
+    git = ", ".join(revisions) if revisions else "?"  # rows made by different commits say so, not just the first's
+    return f"{val('steps')} steps of batch {val('batch_size')}, {val('precision')}, torch {val('torch')}, git {git}"
+
+
+def _fmt(v, spec: str, blank: str = "") -> str:
+    return blank if v is None or (isinstance(v, float) and pd.isna(v)) else format(v, spec)
+
+
+def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
+    cols = {"Rank": [f"={r}" if t else str(r) for r, t in zip(group["rank"], group["tied"])],
+            "Model": group["model"], "Decoder": group["decoder"],
+            "CER": [_fmt(v, ".4f") for v in group["cer"]], "± 95%": [_fmt(v, ".4f") for v in group["cer_ci"]],
+            "n": group["n"].astype(int).astype(str), "WER": [_fmt(v, ".4f") for v in group["wer"]]}
+    for name in extra_sets(group):
+        cols[f"CER {name}"] = [_fmt(m, ".3f") + (f" ± {c:.3f}" if pd.notna(c) else "")
+                               for m, c in zip(group[f"cer@{name}"], group[f"cer_ci@{name}"])]
+    for name in missing or {}:
+        cols.setdefault(f"CER {name}", ["not downloaded"] * len(group))
+    cols["Params (M)"] = [_fmt(v, ".3f") for v in group.get("params_m", [None] * len(group))]
+    if "gmacs_per_line" in group:
+        cols["GMACs/line"] = [_fmt(v, ".3f") for v in group["gmacs_per_line"]]
+    if "mem_peak_train_mib" in group:
+        cols["Mem train, ckpt off → on"] = [_memory(r) for _, r in group.iterrows()]
+    cols["Train lines/s"] = [_fmt(v, ".0f") for v in group.get("train_lines_per_s", [None] * len(group))]
+    if "data_wait_share" in group:
+        cols["Data wait %"] = [_fmt(100 * v if pd.notna(v) else None, ".1f") for v in group["data_wait_share"]]
+    for target in ("0.1", "0.05"):
+        if f"steps_to_{target}" in group:
+            cols[f"steps → CER {target}"] = [_fmt(v, ".0f", "–") for v in group[f"steps_to_{target}"]]
+    cols["Decode lines/s"] = [_fmt(v, ".0f") for v in group.get("decode_lines_per_s", [None] * len(group))]
+    frame = pd.DataFrame({k: list(v) for k, v in cols.items()})
+    return tabulate(frame.values, headers=list(frame.columns), tablefmt="github", disable_numparse=True)
+
+
+def _memory(r: pd.Series) -> str:
+    """CUDA peak memory of a training step, or on a CPU the activations saved for backward per line."""
+    peak = (r.get("mem_peak_train_mib"), r.get("mem_peak_train_ckpt_mib"))
+    if any(pd.notna(v) for v in peak):
+        return " → ".join(_fmt(v, ".0f", "–") for v in peak) + " MiB"
+    act = (r.get("saved_act_mib_per_line"), r.get("saved_act_mib_per_line_ckpt"))
+    if any(pd.notna(v) for v in act):
+        return " → ".join(_fmt(v, ".2f", "–") for v in act) + " MiB/line act."
+    return "n/a"
+
+
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    if runs.empty or "status" not in runs:
+        return pd.DataFrame()
+    failed = runs[runs["status"] == "failed"]
+    return failed[[c for c in ["model", "seed", "dataset", "error", "time"] if c in failed]]
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+def write_report(results_dir: str | Path, plot: bool = True) -> dict:
+    """Write leaderboard.md/.csv/.json and leaderboard.png into ``results_dir``; returns the paths written."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UserError(f"results folder not found: {results_dir} (it should hold {RUNS_FILE})")
+    if not (results_dir / RUNS_FILE).is_file():
+        raise UserError(f"no {RUNS_FILE} in {results_dir}: nothing to report; point --results at the folder a "
+                        "`ocrbench run` or `train` wrote (default local/<suite>)")
+    runs = load_runs(results_dir)
+    table = join_profiles(leaderboard(runs), load_profiles(results_dir))
+    md, csv, js = (results_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json"))
+    atomic_write_text(md, markdown(table, runs, detector_markdown(runs), read_missing(results_dir)))
+    write_table(table, csv, js)
+    written = {"markdown": str(md), "csv": str(csv), "json": str(js)}
+    detectors = detector_leaderboard(runs)
+    if not detectors.empty:
+        dcsv, djs = (results_dir / f"leaderboard_detectors.{ext}" for ext in ("csv", "json"))
+        write_table(detectors, dcsv, djs)
+        written.update(detectors_csv=str(dcsv), detectors_json=str(djs))
+    png = results_dir / "leaderboard.png"
+    if plot and not table.empty:
+        from .plots import plot_leaderboard
+
+        written["plot"] = str(plot_leaderboard(table, png))
+    elif png.exists():
+        png.unlink()  # never leave a plot that contradicts the table
+    return written
+
+
+def write_table(table: pd.DataFrame, csv: Path, js: Path) -> None:
+    table = table.drop(columns=["examples"], errors="ignore")
+    atomic_write_text(csv, table.to_csv(index=False))
+    atomic_write_text(js, json.dumps(json.loads(table.to_json(orient="records")), indent=1))
+
+
+# ---------------------------------------------------------------------------------------------- comparisons
+
+MATCH = ["dataset", "split", "data_version", "model", "decoder", "decoder_hash", "config_id"]
+
+
+def compare(new: pd.DataFrame, reference: pd.DataFrame, tolerance: float = 0.0) -> pd.DataFrame:
+    """Each configuration of ``new`` beside the same configuration in ``reference`` (leaderboard tables).
+
+    The difference of means is judged against its 95% interval (Welch when both sides have seeds, the
+    reference's spread when only it has; with one run on each side, the runs must agree to 4 decimals):
+    inside it the verdict is ``same``, outside it ``worse``/``better`` by how much beyond the interval.
+    ``tolerance`` widens the interval (an absolute CER), for gates across machines."""
+    cols = MATCH + ["cer", "cer_ci", "n", "cer_sd", "device_name"]
+    a, b = (_with_sd(t)[cols] for t in (new, reference))
+    both = a.merge(b, on=MATCH, how="outer", suffixes=("", "_ref"), indicator=True)
+    out = []
+    for _, r in both.iterrows():
+        if r["_merge"] != "both":
+            out.append({**{k: r[k] for k in MATCH}, "verdict": "only in new" if r["_merge"] == "left_only"
+                        else "only in reference", "cer": r["cer"], "cer_ref": r["cer_ref"]})
+            continue
+        diff, margin = r["cer"] - r["cer_ref"], _margin(r) + tolerance
+        beyond = abs(diff) - margin
+        verdict = "same" if beyond <= 1e-9 else ("worse" if diff > 0 else "better")
+        out.append({**{k: r[k] for k in MATCH}, "cer": r["cer"], "n": int(r["n"]), "cer_ref": r["cer_ref"],
+                    "cer_ci_ref": r["cer_ci_ref"], "n_ref": int(r["n_ref"]), "delta": diff, "margin": margin,
+                    "verdict": verdict, "beyond": max(0.0, beyond), "device": r["device_name"],
+                    "device_ref": r["device_name_ref"]})
+    return pd.DataFrame(out)
+
+
+def _with_sd(table: pd.DataFrame) -> pd.DataFrame:
+    """The seeds' standard deviation, recovered from the interval half-width (NaN for one seed)."""
+    table = table.copy()
+    table["cer_sd"] = [h / t95(n - 1) * math.sqrt(n) if n > 1 else float("nan")
+                       for h, n in zip(table["cer_ci"], table["n"])]
+    return table
+
+
+def _margin(r: pd.Series) -> float:
+    """Half-width of the 95% interval of (new mean - reference mean)."""
+    n, m = int(r["n"]), int(r["n_ref"])
+    s, s_ref = r["cer_sd"], r["cer_sd_ref"]
+    if n > 1 and m > 1:  # Welch
+        va, vb = s**2 / n, s_ref**2 / m
+        if va + vb == 0:
+            return 5e-5
+        dof = (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (m - 1))
+        return t95(max(1, int(dof))) * math.sqrt(va + vb)
+    if m > 1 or n > 1:  # one side's spread stands for both
+        sd, k = (s_ref, m) if m > 1 else (s, n)
+        return t95(k - 1) * sd * math.sqrt(1 / n + 1 / m)
+    return 5e-5  # one run each: equal to the fourth decimal
+
+
+VERDICT_TEXT = {"same": "reproduced", "worse": "worse", "better": "better"}
+
+
+def compare_markdown(delta: pd.DataFrame, new_label: str = "new", ref_label: str = "reference",
+                     words: dict | None = None) -> str:
+    """The delta table as Markdown: CER on both sides, the difference, its allowed margin and a verdict."""
+    words = {**VERDICT_TEXT, **(words or {})}
+    if delta.empty:
+        return f"No configuration in common between {new_label} and {ref_label}."
+    rows = []
+    for _, r in delta.sort_values(["dataset", "model", "decoder"]).iterrows():
+        if "delta" not in r or pd.isna(r.get("delta")):
+            rows.append([r["model"], r["decoder"], _fmt(r.get("cer"), ".4f"), _fmt(r.get("cer_ref"), ".4f"),
+                         "", "", r["verdict"]])
+            continue
+        verdict = words[r["verdict"]] + (f" (outside by {r['beyond']:.4f})" if r["verdict"] != "same" else "")
+        ref = f"{r['cer_ref']:.4f}" + (f" ± {r['cer_ci_ref']:.4f}" if pd.notna(r["cer_ci_ref"]) else "")
+        rows.append([r["model"], r["decoder"], f"{r['cer']:.4f} (n={int(r['n'])})", f"{ref} (n={int(r['n_ref'])})",
+                     f"{r['delta']:+.4f}", f"±{r['margin']:.4f}", verdict])
+    return tabulate(rows, headers=["Model", "Decoder", f"CER {new_label}", f"CER {ref_label}", "Δ", "allowed",
+                                   "Verdict"], tablefmt="github", disable_numparse=True)
+
+
+def results_table(results_dir: str | Path) -> pd.DataFrame:
+    """The leaderboard table of a results folder (a clear error when the folder does not exist)."""
+    results_dir = Path(results_dir)
+    if not (results_dir / RUNS_FILE).is_file():
+        raise UserError(f"no {RUNS_FILE} in {results_dir}: not a results folder")
+    return leaderboard(load_runs(results_dir))
+
+
+def compare_folders(new: str | Path, reference: str | Path, tolerance: float = 0.0) -> pd.DataFrame:
+    """:func:`compare` of two result folders' leaderboards: what ``report --compare``, ``run``'s reproduction
+    table and the ci gate all use."""
+    return compare(results_table(new), results_table(reference), tolerance)

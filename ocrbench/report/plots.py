@@ -1,0 +1,97 @@
+"""The leaderboard's plots, redrawn from the table with every report (so a plot never contradicts it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..records import atomic_write
+
+# (column, axis label) of the cost panels: CER against each
+COST_AXES = [("gmacs_per_line", "GMACs per line (forward)"), ("train_lines_per_s", "training throughput (lines/s)"),
+             ("params_m", "parameters (millions)")]
+
+
+def best_per_model(table: pd.DataFrame) -> pd.DataFrame:
+    """One point per model (its best decoder), so labels stay readable."""
+    return table.loc[table.groupby("model")["cer"].idxmin()]
+
+
+def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
+    """CER (mean, 95% interval as error bars) against GMACs/line, training lines/s and parameters, and, when
+    the table has another evaluation set, CER there against the synthetic CER."""
+    points = best_per_model(table)
+    extra = [c[4:] for c in table.columns if c.startswith("cer@")]
+    panels = [(c, label) for c, label in COST_AXES if c in points and points[c].notna().any()]
+    fig, axes = plt.subplots(1, len(panels) + bool(extra), figsize=(4.6 * (len(panels) + bool(extra)), 4.4),
+                             squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels):
+        _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci")
+        values = points[col].dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() > 10:  # log only across decades
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("CER, test split (lower is better)")
+    if extra:
+        name, ax = extra[0], axes[0][-1]
+        _scatter(ax, points, "cer", f"cer@{name}", xerr="cer_ci", yerr=f"cer_ci@{name}")
+        # each axis fitted to its own data, so that models a few points apart on the synthetic split (and all
+        # far worse on real writing) do not pile up; the equal-CER diagonal only where it is in view
+        x_hi = float((points["cer"] + points["cer_ci"].fillna(0)).max()) * 1.4  # room for the labels
+        real, real_ci = points[f"cer@{name}"], points[f"cer_ci@{name}"].fillna(0)
+        y_lo, y_hi = float((real - real_ci).min()), float((real + real_ci).max())
+        pad = max(0.1 * (y_hi - y_lo), 0.01)
+        ax.set_xlim(0, x_hi)
+        ax.set_ylim(max(0.0, y_lo - pad), y_hi + pad)
+        if y_lo - pad < x_hi:
+            ax.plot([0, y_hi + pad], [0, y_hi + pad], color="0.7", lw=1, ls="--", label="equal CER")
+            ax.legend(fontsize=8, loc="lower right")
+        else:
+            ax.set_title("all worse on real writing: equal CER lies below", fontsize=8, color="0.4")
+        ax.set_xlabel("CER, synthetic test split")
+        ax.set_ylabel(f"CER, {name} (real handwriting)")
+    for ax in axes[0]:
+        _labels_inside(ax)
+    first = table.iloc[0]
+    fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
+                 f"(mean of n seeds, 95% interval)", fontsize=10)
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: str | None) -> None:
+    for _, row in points.iterrows():
+        if pd.isna(row.get(x)) or pd.isna(row.get(y)):
+            continue
+        ax.errorbar(row[x], row[y], xerr=_err(row, xerr), yerr=_err(row, yerr), fmt="o", ms=5, capsize=3)
+        ax.annotate(f"{row['model']} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.grid(alpha=0.3)
+
+
+def _labels_inside(ax) -> None:
+    """Point labels in the right 55% of a panel go to the left of their point, so that none runs past the
+    panel's edge (or off the figure, in the last panel). Call once the axis limits are final."""
+    ax.get_xlim(), ax.get_ylim()  # autoscaling is lazy: settle the limits before using the transforms
+    to_axes = ax.transAxes.inverted()
+    for label in ax.texts:
+        x_fraction = to_axes.transform(ax.transData.transform(label.xy))[0]
+        if x_fraction > 0.45:
+            label.set_horizontalalignment("right")
+            label.xyann = (-4, 4)
+
+
+def _err(row: pd.Series, col: str | None):
+    return None if col is None or pd.isna(row.get(col)) else row[col]

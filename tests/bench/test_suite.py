@@ -1,0 +1,149 @@
+from dataclasses import replace
+
+from ocrbench.bench.suite import run_suite
+from ocrbench.config import ModelEntry, load_suite
+from ocrbench.records import read_records
+
+
+def tiny_suite(tmp_path, *entries):
+    cfg = load_suite(None, {"name": "t", "data.train_size": 16, "data.test_size": 8, "data.height": 32,
+                            "train.steps": 2, "train.batch_size": 4, "train.device": "cpu",
+                            "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")})
+    return replace(cfg, models=tuple(entries))
+
+
+def test_a_failing_model_is_recorded_and_the_suite_goes_on(tmp_path):
+    cfg = tiny_suite(tmp_path, ModelEntry("crnn_tiny", kwargs={"no_such_argument": 1}), ModelEntry("line_cnn_tiny"))
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None)
+    assert [o.status for o in outcomes] == ["failed", "ok"]
+    records = read_records(tmp_path / "results" / "runs.jsonl")
+    assert records[0]["status"] == "failed" and "no_such_argument" in records[0]["error"]
+    assert records[1]["status"] == "ok"
+
+
+def test_rerun_skips_finished_models(tmp_path):
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    assert [o.status for o in run_suite(cfg, progress=False, log=lambda *_: None)] == ["ok"]
+    assert [o.status for o in run_suite(cfg, progress=False, log=lambda *_: None)] == ["skipped"]
+    changed = replace(cfg, train=replace(cfg.train, steps=3))  # another config: runs again
+    assert [o.status for o in run_suite(changed, progress=False, log=lambda *_: None)] == ["ok"]
+    assert len(read_records(tmp_path / "results" / "runs.jsonl")) == 2
+
+
+def test_seeds_give_one_job_each_and_rows_group_by_config(tmp_path):
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), seeds=2)
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None)
+    assert [(o.seed, o.status) for o in outcomes] == [(0, "ok"), (1, "ok")]
+    a, b = read_records(tmp_path / "results" / "runs.jsonl")
+    assert (a["seed"], b["seed"]) == (0, 1) and a["config_hash"] != b["config_hash"]
+    assert a["config_id"] == b["config_id"]  # the same configuration: the leaderboard averages them
+    assert a["val_curve"] and set(a["time_to_cer"]) == {"0.5", "0.2", "0.1", "0.05"}
+
+
+def test_a_lost_row_is_produced_again_without_retraining(tmp_path):
+    """Completion is checked per expected row: a kill between two decoders' rows loses nothing."""
+    cfg = tiny_suite(tmp_path, ModelEntry("crnn_tiny", decoders=("greedy", "beam")))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    path = tmp_path / "results" / "runs.jsonl"
+    greedy = [line for line in path.read_text().splitlines() if '"decoder": "greedy"' in line]
+    path.write_text(greedy[0] + "\n")  # as if killed after the greedy row was appended
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None)
+    assert [o.status for o in outcomes] == ["ok"]
+    rows = read_records(path)
+    assert [r["decoder"] for r in rows] == ["greedy", "beam"]
+    assert rows[1]["resumed_from_step"] == rows[1]["steps"]  # the finished checkpoint was reused
+    assert [o.status for o in run_suite(cfg, progress=False, log=lambda *_: None)] == ["skipped"]
+
+
+def test_evaluation_sets_add_rows_but_not_training(tmp_path, shared_download):
+    shared_download("stanford-memorials")  # a user download now: installed from the shared copy (else skipped)
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), eval_sets=("stanford-memorials",))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    rows = read_records(tmp_path / "results" / "runs.jsonl")
+    assert [(r["dataset"], r["train_dataset"]) for r in rows] == [("synth-lines", "synth-lines"),
+                                                                  ("stanford-memorials", "synth-lines")]
+    assert rows[1]["lines"] >= 26 and rows[0]["config_hash"] == rows[1]["config_hash"]  # the whole collection
+
+
+def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):
+    import os
+
+    import pytest
+
+    from ocrbench.errors import UserError
+
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"  # root may write anywhere: a file where the folder should be
+        blocker.write_text("")
+        folder = blocker / "results"
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+    cfg = replace(tiny_suite(tmp_path, ModelEntry("line_cnn_tiny")), results_dir=str(folder))
+    with pytest.raises(UserError, match="cannot write results"):
+        run_suite(cfg, progress=False, log=lambda *_: None)
+    assert not (tmp_path / "runs").exists()  # nothing was trained
+
+
+def test_the_safety_limit_is_not_part_of_the_configuration():
+    from ocrbench.bench.suite import config_id, run_hash
+
+    cfg = load_suite(None, {"train.max_minutes": 5.0})
+    entry = ModelEntry("line_cnn_tiny")
+    other = replace(cfg, train=replace(cfg.train, max_minutes=60.0))
+    assert run_hash(entry, cfg) == run_hash(entry, other) and config_id(entry, cfg) == config_id(entry, other)
+    assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
+
+
+def test_a_new_model_version_is_a_new_identity(monkeypatch):
+    """A model whose code changed what it learns (version raised) gets new run hashes: its old rows are neither
+    resumed nor counted as done. Version 1 leaves the hash as it was before versions existed."""
+    from ocrbench.bench.suite import run_hash, train_identity
+    from ocrbench.config import config_hash
+    from ocrbench.models import _registry as registry
+
+    cfg, entry = load_suite(None), ModelEntry("line_cnn_tiny")
+    before = run_hash(entry, cfg)
+    assert before == config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
+    monkeypatch.setattr(registry._ENTRIES["line_cnn_tiny"], "version", 2)
+    assert run_hash(entry, cfg) != before
+
+
+def test_observers_write_their_files_and_change_no_identity(tmp_path):
+    from ocrbench.bench.suite import run_dir, run_hash
+    from ocrbench.config import ObserveConfig
+    from ocrbench.diagnostics.features import FEATURE_HISTORY, FeatureHistory
+
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    watched = replace(cfg, observe=ObserveConfig(tensorboard=True, features_layer="stages.0", features_every=1))
+    assert run_hash(cfg.models[0], watched) == run_hash(cfg.models[0], cfg)  # observers change no weights
+    run_suite(watched, progress=False, log=lambda *_: None)
+    out = run_dir(cfg.models[0], watched)
+    assert list((out / "tensorboard").iterdir())
+    assert FeatureHistory.load(out / FEATURE_HISTORY).steps == [0, 1, 2]
+
+
+def test_the_committed_references_keep_their_identity():
+    """Every committed reference row's config hash is what the shipped suite computes today: a new recipe field
+    (or a changed default) that would orphan the references fails here, not in a user's reproduction table."""
+    from ocrbench.bench.suite import run_hash, with_seed
+    from ocrbench.config import CONFIG_DIR
+
+    for suite in ("quick", "ci"):
+        cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
+        rows = read_records(cfg.reference_path / "runs.jsonl")
+        assert rows
+        for r in rows:
+            entry = next(e for e in cfg.models if e.name == r["model"])
+            assert run_hash(entry, with_seed(cfg, r["seed"])) == r["config_hash"], (suite, r["model"], r["seed"])
+
+
+def test_compile_changes_the_identity_only_when_on(tmp_path):
+    from ocrbench.bench.suite import run_hash
+
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    compiled = replace(cfg, train=replace(cfg.train, compile=True))
+    assert run_hash(cfg.models[0], compiled) != run_hash(cfg.models[0], cfg)
+    workers = replace(cfg, train=replace(cfg.train, num_workers="auto"))
+    assert run_hash(cfg.models[0], workers) != run_hash(cfg.models[0], cfg)  # "auto" is what the config says

@@ -1,0 +1,151 @@
+"""synth-lines: determinism, split hygiene, charset, shapes and the on-disk cache (tiny sizes, CPU)."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ocrbench.data.charset import IAM_CHARS, Charset
+from ocrbench.data.registry import DataConfig, create_dataset, list_datasets
+from ocrbench.datasets import synth_lines as sl
+from ocrbench.errors import UserError
+
+
+@pytest.fixture
+def cfg(tmp_path) -> DataConfig:
+    return DataConfig(train_size=8, val_size=4, test_size=6, cache_dir=str(tmp_path))
+
+
+def _images(ds) -> list[bytes]:
+    return [ds[i].image.tobytes() for i in range(len(ds))]
+
+
+def test_registered_and_sized(cfg):
+    assert "synth-lines" in list_datasets()
+    ds = create_dataset("synth-lines", "val", cfg)
+    assert isinstance(ds, sl.SynthLines) and len(ds) == cfg.val_size
+
+
+def test_render_line_is_pure():
+    opts = sl.parse_options({})
+    a, b = (sl.render_line("train", 3, 0, 64, opts) for _ in range(2))
+    assert a[0].tobytes() == b[0].tobytes() and a[1:] == b[1:]
+
+
+def test_fresh_instances_and_cache_reload_identical(cfg, tmp_path):
+    first = sl.SynthLines("train", cfg)
+    reloaded = sl.SynthLines("train", cfg)  # reads the cache the first one wrote
+    elsewhere = sl.SynthLines("train", replace(cfg, cache_dir=str(tmp_path / "other")))
+    assert _images(first) == _images(reloaded) == _images(elsewhere)
+    assert [first[i].text for i in range(8)] == [elsewhere[i].text for i in range(8)]
+
+
+def test_seed_and_height_change_the_data(cfg):
+    base = sl.SynthLines("test", cfg)
+    other_seed = sl.SynthLines("test", replace(cfg, seed=1))
+    assert _images(base) != _images(other_seed)
+    assert base.cache_path != other_seed.cache_path
+
+
+@pytest.mark.parametrize("height", [32, 64])
+def test_images_are_uint8_of_config_height(cfg, height):
+    ds = sl.SynthLines("val", replace(cfg, height=height))
+    for i in range(len(ds)):
+        image = ds[i].image
+        assert image.dtype == np.uint8 and image.ndim == 2 and image.shape[0] == height and image.shape[1] > 0
+        assert image.max() > 128  # bright ink on dark paper
+
+
+def test_texts_in_charset_and_length_bounds(cfg):
+    ds = sl.SynthLines("train", replace(cfg, options={"min_chars": 5, "max_chars": 20}))
+    charset = Charset(IAM_CHARS, oov="error")
+    for i in range(len(ds)):
+        text = ds[i].text
+        assert charset.prepare(text) == text and 5 <= len(text) <= 20
+
+
+def test_split_sentences_disjoint():
+    splits = {s: set(sl.load_sentences(s)) for s in ("train", "val", "test")}
+    assert all(splits.values())
+    assert not splits["train"] & splits["test"]
+    assert not splits["train"] & splits["val"]
+    assert not splits["val"] & splits["test"]
+
+
+def test_splits_read_the_austen_text_and_the_version_follows_it(cfg, tmp_path, monkeypatch):
+    from ocrbench.datasets._build_assets import split_corpus, text_file
+
+    assert sl.load_sentences("val") == tuple(gzip.decompress(text_file("austen-val").read_bytes()).decode().splitlines())
+    before = sl.SynthLines("val", cfg).version
+    other = tmp_path / "other-val.txt.gz"
+    other.write_bytes(gzip.compress(b"A different sentence entirely.\n", mtime=0))
+    monkeypatch.setattr(sl, "text_file", lambda corpus: other if corpus == split_corpus("val") else text_file(corpus))
+    sl.assets_digest.cache_clear()
+    try:
+        assert sl.SynthLines("val", cfg).version != before  # new text, new data version (and cache key)
+    finally:
+        sl.assets_digest.cache_clear()
+
+
+def test_lines_come_from_their_split(cfg):
+    ds = sl.SynthLines("test", cfg)
+    sentences = sl.load_sentences("test")
+    for i in range(len(ds)):
+        assert any(ds[i].text in s for s in sentences)
+
+
+def test_worker_count_does_not_change_output():
+    opts = sl.parse_options({})
+    serial = sl.generate("val", 10, 0, 32, opts, workers=1, progress=False, chunk=3)
+    pooled = sl.generate("val", 10, 0, 32, opts, workers=2, progress=False, chunk=3)
+    assert [(im.tobytes(), t, w) for im, t, w in serial] == [(im.tobytes(), t, w) for im, t, w in pooled]
+
+
+def test_cache_file_is_reused(cfg, monkeypatch):
+    first = sl.SynthLines("val", cfg)
+    first[0]
+    assert first.cache_path.exists() and first.cache_path.is_relative_to(cfg.cache_dir)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("regenerated although the cache exists")
+
+    monkeypatch.setattr(sl, "generate", fail)
+    second = sl.SynthLines("val", cfg)
+    assert _images(second) == _images(first)
+
+
+def test_corrupt_cache_is_regenerated_with_warning(cfg):
+    ds = sl.SynthLines("val", cfg)
+    expected = _images(ds)
+    ds.cache_path.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match=ds.cache_path.name):
+        again = _images(sl.SynthLines("val", cfg))
+    assert again == expected
+    assert sl.SynthLines("val", cfg).cache_path.stat().st_size > 100
+
+
+def test_unknown_option_is_a_user_error(cfg):
+    with pytest.raises(UserError, match="max_chars"):
+        sl.SynthLines("train", replace(cfg, options={"max_char": 10}))
+
+
+def test_hershey_glyph_line_parsed():
+    from ocrbench.datasets._hershey import parse_glyph_line
+
+    glyph = parse_glyph_line("12345  9MWRFRT RRYQZR[SZRY")  # '!' of futural: a bar and a dot
+    assert (glyph.left, glyph.right, glyph.advance) == (-5, 5, 10)
+    assert [s.tolist() for s in glyph.strokes] == [[[0, -12], [0, 2]], [[0, 7], [-1, 8], [0, 9], [1, 8], [0, 7]]]
+
+
+def test_contact_sheet_written(cfg, tmp_path):
+    from PIL import Image
+
+    from ocrbench.data.preview import write_contact_sheet
+
+    ds = sl.SynthLines("val", cfg)
+    path = write_contact_sheet(ds, tmp_path / "sheet.png", n=4, columns=2)
+    with Image.open(path) as im:
+        assert im.width > max(ds[i].image.shape[1] for i in range(2)) and im.height > 2 * cfg.height
