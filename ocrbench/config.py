@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from .data.registry import DataConfig
 from .errors import UserError
 from .records import stable_digest
 
@@ -28,6 +27,26 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # the shipped suites a
 
 class ConfigError(UserError):
     pass
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, how much of it, and how it is shaped. Shared by every model of a suite."""
+
+    name: str = "synth-lines"
+    root: str | None = None  # folder of a user-supplied dataset (IAM, ALTO...), or PATH of ``kind:PATH``
+    train_size: int = 20000  # generated datasets only
+    val_size: int = 500
+    test_size: int = 1000
+    seed: int = 0  # the data seed: fixed so that test splits are identical across runs and machines
+    height: int = 64  # line images are resized to this height, aspect ratio kept
+    oov: str = "error"  # out-of-charset policy: "error" or "replace" (see ocrbench.data.charset)
+    skip_bad: bool = False  # skip (and count) unreadable files instead of failing
+    cache_dir: str | None = None  # default: $OCRBENCH_CACHE or ~/.cache/ocrbench
+    options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific extras
+
+    def size_of(self, split: str) -> int:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}[split]
 
 
 @dataclass(frozen=True)

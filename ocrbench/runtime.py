@@ -1,4 +1,4 @@
-"""Runtime helpers shared by training, evaluation and profiling: device, precision, batching."""
+"""Runtime helpers shared by training, evaluation and profiling: devices, precision, threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 
 import torch
 
-from .data.samples import LineCollator
 from .errors import UserError
 
 
@@ -69,10 +68,6 @@ def set_deterministic(enable: bool) -> None:
     torch.backends.cudnn.deterministic = enable
     if enable:
         torch.backends.cudnn.benchmark = False
-
-
-def make_collator(model, charset, height: int) -> LineCollator:
-    return LineCollator(charset, height, min_width=model.min_input_width, width_multiple=model.info.output_stride)
 
 
 def sync(device: torch.device) -> None:

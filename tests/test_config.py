@@ -9,7 +9,7 @@ from ocrbench.config import (
     load_suite,
     parse_override,
 )
-from ocrbench.data import create_dataset, dataset_info
+from ocrbench.datasets import create_dataset, dataset_info
 from ocrbench.models import list_models
 
 SUITES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("sweep_"))

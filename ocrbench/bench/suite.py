@@ -35,7 +35,7 @@ from ..config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash
 from ..data.cache import cache_home
 from ..data.charset import Charset
 from ..data.integrity import integrity_summary
-from ..data.registry import create_dataset
+from ..datasets import create_dataset
 from ..errors import NotDownloaded, UserError
 from ..harness import distributed
 from ..harness.callbacks import Callback
@@ -418,7 +418,7 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
                                  todo=None, callbacks: Sequence[Callback] = (), sink: Sink | None = None):
     """A text-line detector: trained with the same recipe on a page dataset, scored with detection metrics
     (see ocrbench.pipeline.evaluate_detector); one record with ``task: detection``."""
-    from ..data.registry import dataset_info
+    from ..datasets import dataset_info
     from ..pipeline import detector_cost, evaluate_detector
 
     if dataset_info(cfg.data.name).task != "pages":

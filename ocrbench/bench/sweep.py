@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config import (
     ConfigError,
+    DataConfig,
     ModelEntry,
     SuiteConfig,
     TrainConfig,
@@ -33,7 +34,6 @@ from ..config import (
     resolve_config,
     set_dotted,
 )
-from ..data.registry import DataConfig
 from ..errors import UserError
 from ..harness.callbacks import Callback
 from ..harness.train import TrainingDiverged

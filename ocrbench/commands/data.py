@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.registry import DataConfig, create_dataset, dataset_info
+from ..config import DataConfig
+from ..datasets import create_dataset, dataset_info
 from ..errors import UserError
 from .common import add_json
 
@@ -89,7 +90,7 @@ def handle_info(args) -> dict:
 
 
 def handle_check(args) -> dict:
-    from ..data.integrity import run_check
+    from ..datasets import run_check
 
     report = run_check(args.name, args.root, splits=args.splits, download=args.download)
     out = report.as_dict(skip_bad=args.skip_bad)

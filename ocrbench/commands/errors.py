@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.registry import create_dataset
+from ..datasets import create_dataset
 from ..diagnostics.error_analysis import WORST, error_analysis, errors_summary
 from ..errors import UserError
 from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled

@@ -9,7 +9,7 @@ from ..bench.suite import dataset_charset, setup_decoders
 from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
-from ..data.registry import create_dataset
+from ..datasets import create_dataset
 from ..errors import UserError
 from ..harness.evaluate import evaluate
 from ..harness.train import load_model

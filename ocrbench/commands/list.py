@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data import dataset_info, list_datasets
+from ..datasets import dataset_info, list_datasets
 from ..models import list_models, model_description, model_task
 from .common import add_json
 

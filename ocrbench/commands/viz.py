@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..data.registry import create_dataset
+from ..datasets import create_dataset
 from ..errors import UserError
 from ..harness.train import load_model
 from ..models import create_model

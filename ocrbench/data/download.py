@@ -96,9 +96,6 @@ class Recipe:
         dests = [f.dest for f in files]
         if len(set(dests)) != len(dests):
             raise DataError(f"recipe {where}: two files share a destination path")
-        if data.get("postprocess") and data["postprocess"] not in POSTPROCESS:
-            raise DataError(f"recipe {where}: unknown postprocess {data['postprocess']!r}; valid: "
-                            f"{', '.join(sorted(POSTPROCESS))}")
         known = {k: data[k] for k in required if k != "files"}
         extra = {k: v for k, v in data.items() if k not in (*required, "postprocess")}
         return cls(**known, files=files, postprocess=data.get("postprocess"), origin=origin, extra=extra)
@@ -197,47 +194,15 @@ POSTPROCESS: dict[str, Callable[[Path], list[str]]] = {}
 
 
 def postprocess(name: str):
-    """Register ``fn(folder) -> [written file names]``, run on a staged dataset folder before installing it."""
+    """Register ``fn(folder) -> [written file names]``, run on a staged dataset folder before installing it.
+    The dataset that needs one registers it in its own module (e.g. ``document_splits`` in
+    :mod:`ocrbench.datasets.memorials`), so this module never imports a dataset."""
 
     def wrap(fn):
         POSTPROCESS[name] = fn
         return fn
 
     return wrap
-
-
-SPLIT_CUTS = (0.8, 0.9)  # cumulative share of the lines where train ends and where val ends
-_PAGE_SUFFIX = re.compile(r"_(?:[1-9]|double)$")
-
-
-def document_id(stem: str) -> str:
-    """A page's document: its stem without ``_1``/``_2``/``_3`` page suffixes and ``_double`` (a text's second
-    copy), so every page and copy of one text falls in the same split."""
-    while (shorter := _PAGE_SUFFIX.sub("", stem)) != stem:
-        stem = shorter
-    return stem
-
-
-@postprocess("document_splits")
-def document_splits(folder: Path) -> list[str]:
-    """Write ``train.txt``/``val.txt``/``test.txt`` (page stems, sorted) for a folder of ALTO pages: documents
-    in SHA-1 order of their id, each into the split where the lines before it end (cuts at 80% / 90% of the
-    non-empty lines). SHA-1 order is a fixed shuffle that needs no seed and no random generator."""
-    from ..datasets.xml_pages.alto import read_alto
-
-    lines = {p.stem: sum(bool(t.text.strip()) for t in read_alto(p).lines) for p in sorted(folder.glob("*.xml"))}
-    docs: dict[str, list[str]] = {}
-    for stem in lines:
-        docs.setdefault(document_id(stem), []).append(stem)
-    total, before = sum(lines.values()), 0
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for doc in sorted(docs, key=lambda d: hashlib.sha1(d.encode()).hexdigest()):
-        split = "train" if before < SPLIT_CUTS[0] * total else "val" if before < SPLIT_CUTS[1] * total else "test"
-        splits[split] += docs[doc]
-        before += sum(lines[s] for s in docs[doc])
-    for split, stems in splits.items():
-        atomic_write_text(folder / f"{split}.txt", "".join(f"{s}\n" for s in sorted(stems)))
-    return [f"{split}.txt" for split in splits]
 
 
 # ---- verification -----------------------------------------------------------------------------------------
@@ -352,6 +317,16 @@ def copy_from_mirror(src: Path, target: Path, advance: Callable[[int], None]) ->
 
 
 # ---- the download -----------------------------------------------------------------------------------------
+def postprocessor(recipe: Recipe) -> Callable[[Path], list[str]] | None:
+    """The registered postprocess of ``recipe`` (None when it has none)."""
+    if not recipe.postprocess:
+        return None
+    if recipe.postprocess not in POSTPROCESS:
+        raise DataError(f"recipe {recipe.name}: unknown postprocess {recipe.postprocess!r}; valid: "
+                        f"{', '.join(sorted(POSTPROCESS))} (the datasets register theirs: import ocrbench.datasets)")
+    return POSTPROCESS[recipe.postprocess]
+
+
 def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, base_url: str | None = None,
              cache_dir: str | os.PathLike | None = None, progress: bool = True, force: bool = False) -> dict:
     """Fetch, verify and install dataset ``name`` (or a :class:`Recipe` not in the registry); returns its
@@ -372,8 +347,9 @@ def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, bas
     staging = datasets_root(cache_dir) / STAGING / name
     staging.mkdir(parents=True, exist_ok=True)
     origin = str(Path(mirror).expanduser() / name) if mirror else (base_url or recipe.base_url).rstrip("/")
+    finish = postprocessor(recipe)  # before the download: an unknown name fails in seconds, not after it
     files = _fetch_all(recipe, staging, origin, bool(mirror), progress)
-    for written in POSTPROCESS[recipe.postprocess](staging) if recipe.postprocess else []:
+    for written in finish(staging) if finish else []:
         files[written] = {"sha256": sha256_of(staging / written), "size": (staging / written).stat().st_size,
                           "kind": "text", "verified": f"generated ({recipe.postprocess})"}
     manifest = _manifest(recipe, files, origin)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,10 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import DataError, UnknownNameError
+from ..config import DataConfig
+from ..errors import DataError
 from ..records import stable_digest
 from .cache import cache_home, save_npz
-from .registry import DataConfig
 from .samples import MAX_LINE_ASPECT, MAX_LINE_CHARS, LineSample, line_problem, resize_to_height
 
 SKIP_HINT = "use --skip-bad (data.skip_bad=true) to skip unreadable files; they are counted in the results"
@@ -280,39 +280,3 @@ class CheckReport:
         if self.hint:
             lines.append(f"  what to do: {self.hint}")
         return "\n".join(lines)
-
-
-CheckFn = Callable[..., CheckReport]
-_CHECKS: dict[str, CheckFn] = {}
-
-
-def register_check(name: str) -> Callable[[CheckFn], CheckFn]:
-    """Decorator: ``fn(root, **options) -> CheckReport`` validates dataset ``name``'s files."""
-
-    def wrap(fn: CheckFn) -> CheckFn:
-        if name in _CHECKS:
-            raise ValueError(f"a check for {name!r} is already registered")
-        _CHECKS[name] = fn
-        return fn
-
-    return wrap
-
-
-def run_check(name: str, root: str | Path | None, **options) -> CheckReport:
-    """Validate the files of dataset ``name`` (``kind:PATH`` sets the root)."""
-    from .registry import dataset_info, list_datasets
-
-    kind, sep, path = name.partition(":")
-    root = path if sep and path else root
-    info = dataset_info(kind)  # an unknown name lists the valid ones
-    if kind not in _CHECKS:
-        if not info.needs_root:
-            report = CheckReport(kind, None)
-            report.notes.append(f"{kind} is generated or embedded; there are no user files to check")
-            return report
-        raise UnknownNameError("checkable dataset", kind, [n for n in list_datasets() if n in _CHECKS])
-    if root is None:
-        report = CheckReport(kind, None)
-        report.fail("no folder given", f"pass --root PATH (the folder holding {kind})")
-        return report
-    return _CHECKS[kind](Path(root).expanduser(), **options)

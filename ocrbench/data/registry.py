@@ -1,38 +1,23 @@
-"""Dataset registry: ``register_dataset``, ``create_dataset``, ``list_datasets``.
+"""The dataset registry's mechanism: ``register_dataset``, ``register_check`` and the tables they fill.
 
 A dataset factory takes ``(split, cfg)`` and returns a ``torch.utils.data.Dataset`` of
-:class:`~ocrbench.data.samples.LineSample` (line datasets) or page samples (page datasets).
+:class:`~ocrbench.data.samples.LineSample` (line datasets) or page samples (page datasets). A check takes
+``(root, **options)`` and returns an :class:`~ocrbench.data.integrity.CheckReport` (``ocrbench data check``).
 Names of the form ``kind:PATH`` (``alto:/data/pages``) call the ``kind`` factory with ``cfg.root = PATH``.
+
+The lookups (``create_dataset``, ``dataset_info``, ``list_datasets``, ``run_check``) live in
+:mod:`ocrbench.datasets`, whose import registers every dataset (a scan of its folder, then entry points), so
+this module never imports a dataset: the arrow points one way.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
+from ..config import DataConfig
 from ..errors import UnknownNameError, UserError
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which data, how much of it, and how it is shaped. Shared by every model of a suite."""
-
-    name: str = "synth-lines"
-    root: str | None = None  # folder of a user-supplied dataset (IAM, ALTO...), or PATH of ``kind:PATH``
-    train_size: int = 20000  # generated datasets only
-    val_size: int = 500
-    test_size: int = 1000
-    seed: int = 0  # the data seed: fixed so that test splits are identical across runs and machines
-    height: int = 64  # line images are resized to this height, aspect ratio kept
-    oov: str = "error"  # out-of-charset policy: "error" or "replace" (see ocrbench.data.charset)
-    skip_bad: bool = False  # skip (and count) unreadable files instead of failing
-    cache_dir: str | None = None  # default: $OCRBENCH_CACHE or ~/.cache/ocrbench
-    options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific extras
-
-    def size_of(self, split: str) -> int:
-        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}[split]
 
 
 @dataclass(frozen=True)
@@ -49,8 +34,14 @@ class DatasetInfo:
 
 
 Factory = Callable[[str, DataConfig], Any]
+CheckFn = Callable[..., Any]  # (root, **options) -> CheckReport
 _FACTORIES: dict[str, Factory] = {}
 _INFOS: dict[str, DatasetInfo] = {}
+_CHECKS: dict[str, CheckFn] = {}
+
+
+class DuplicateDatasetError(ValueError):
+    """Two factories (or two checks) claim the same dataset name."""
 
 
 def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", "test"), description: str,
@@ -60,10 +51,22 @@ def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", 
 
     def wrap(fn: Factory) -> Factory:
         if name in _FACTORIES:
-            raise ValueError(f"dataset {name!r} is already registered")
+            raise DuplicateDatasetError(f"dataset {name!r} is already registered")
         _FACTORIES[name] = fn
         _INFOS[name] = DatasetInfo(name, task, tuple(splits), description, license, citation, needs_root, sizes,
                                    charset)
+        return fn
+
+    return wrap
+
+
+def register_check(name: str) -> Callable[[CheckFn], CheckFn]:
+    """Decorator: ``fn(root, **options) -> CheckReport`` validates dataset ``name``'s files."""
+
+    def wrap(fn: CheckFn) -> CheckFn:
+        if name in _CHECKS:
+            raise DuplicateDatasetError(f"a check for {name!r} is already registered")
+        _CHECKS[name] = fn
         return fn
 
     return wrap
@@ -78,35 +81,26 @@ def resolve_options(dataset: str, options: Mapping[str, Any], defaults: Mapping[
     return {**defaults, **options}
 
 
-def _split_name(name: str) -> tuple[str, str | None]:
+def split_name(name: str) -> tuple[str, str | None]:
+    """``kind:PATH`` -> (kind, PATH); a plain name -> (name, None)."""
     kind, sep, path = name.partition(":")
     return (kind, path) if sep else (name, None)
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    _import_builtin()
-    kind, _ = _split_name(name)
+def registered_names() -> list[str]:
+    return sorted(_INFOS)
+
+
+def registered(kind: str) -> tuple[DatasetInfo, Factory]:
+    """The info and factory registered under ``kind``; an unknown name lists the close matches."""
     if kind not in _INFOS:
         raise UnknownNameError("dataset", kind, list(_INFOS))
-    return _INFOS[kind]
+    return _INFOS[kind], _FACTORIES[kind]
 
 
-def create_dataset(name: str, split: str, cfg: DataConfig | None = None):
-    """Build split ``split`` of dataset ``name`` (``kind:PATH`` sets the root)."""
-    info = dataset_info(name)
-    kind, path = _split_name(name)
-    cfg = replace(cfg or DataConfig(), name=name)
-    if path:
-        cfg = replace(cfg, root=path)
-    if split not in info.splits:
-        raise UnknownNameError(f"split of {kind}", split, list(info.splits))
-    return _FACTORIES[kind](split, cfg)
+def registered_check(kind: str) -> CheckFn | None:
+    return _CHECKS.get(kind)
 
 
-def list_datasets(pattern: str = "*") -> list[str]:
-    _import_builtin()
-    return sorted(n for n in _INFOS if fnmatch.fnmatch(n, pattern))
-
-
-def _import_builtin() -> None:
-    from . import _builtin  # noqa: F401  (registers the datasets shipped with ocrbench)
+def checkable_names() -> list[str]:
+    return sorted(_CHECKS)

@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..config import DataConfig
 from ..data import integrity
 from ..data.charset import IAM_CHARS, Charset
 from ..data.images import read_gray
-from ..data.registry import DataConfig, register_dataset
+from ..data.registry import register_check, register_dataset
 from ..data.samples import LineSample
 from ..errors import DataError
 from ..records import atomic_write
@@ -314,7 +315,7 @@ def emnist_chars(split: str, cfg: DataConfig) -> EmnistChars:
     return EmnistChars(split, cfg)
 
 
-@integrity.register_check("emnist")
+@register_check("emnist")
 def check_emnist(root: Path, download: bool = False, **_) -> integrity.CheckReport:
     report = integrity.CheckReport("emnist", root)
     fmt = detect_format(root) if root.exists() else None

@@ -36,9 +36,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..config import DataConfig
 from ..data import integrity
 from ..data.charset import Charset
-from ..data.registry import DataConfig, register_dataset, resolve_options
+from ..data.registry import register_check, register_dataset, resolve_options
 from ..errors import UserError
 from . import emnist
 from . import synth_lines as sl
@@ -192,7 +193,7 @@ def emnist_lines(split: str, cfg: DataConfig) -> EmnistLines:
     return EmnistLines(split, cfg)
 
 
-@integrity.register_check("emnist-lines")
+@register_check("emnist-lines")
 def check_emnist_lines(root, download: bool = False, **_) -> integrity.CheckReport:
     report = emnist.check_emnist(root, download=download)
     report.dataset = "emnist-lines"

@@ -48,11 +48,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..config import DataConfig
 from ..data import integrity
 from ..data.charset import Charset, CharsetError
 from ..data.download import require_dataset
 from ..data.images import read_gray, scan_to_ink
-from ..data.registry import DataConfig, register_dataset, resolve_options
+from ..data.registry import register_check, register_dataset, resolve_options
 from ..errors import DataError, UserError
 from .xml_pages.page import Page, TextLine
 
@@ -380,7 +381,7 @@ def iam(split: str, cfg: DataConfig) -> IamLines:
 
 
 # ---- ocrbench data check iam ------------------------------------------------------------------------------
-@integrity.register_check("iam")
+@register_check("iam")
 def check_iam(root: Path, splits: str | None = None, decode: bool = True, **_) -> integrity.CheckReport:
     """Validate an IAM folder: layout, metadata, and every line image of ``splits`` (decoded)."""
     report = integrity.CheckReport("iam", root)

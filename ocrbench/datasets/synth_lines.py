@@ -43,8 +43,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
+from ..config import DataConfig
 from ..data.cache import cache_home, generate_split, load_or_generate, pool_size
-from ..data.registry import DataConfig, register_dataset, resolve_options
+from ..data.registry import register_dataset, resolve_options
 from ..data.samples import LineSample
 from ..errors import UserError
 from ..records import stable_digest

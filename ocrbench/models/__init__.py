@@ -6,10 +6,10 @@ public module of this folder is imported at the end of this file, after the publ
 module may start with ``from ocrbench.models import register_model``.
 """
 
+from .._plugins import import_modules
 from ._base import CTCRecognizer, ModelInfo, Recognizer
 from ._registry import (
     create_model,
-    import_modules,
     list_models,
     model_description,
     model_task,

@@ -4,7 +4,7 @@ An entry function takes ``charset`` plus keyword overrides and returns a model i
 places, so that adding one never means editing a list:
 
 - every public module of ``ocrbench.models`` (name not starting with ``_``), imported by the package's
-  ``__init__`` through :func:`import_modules`;
+  ``__init__`` through :func:`ocrbench._plugins.import_modules`;
 - installed distributions that declare the entry-point group ``ocrbench.models``, e.g. in their pyproject.toml
   ``[project.entry-points."ocrbench.models"]`` / ``mynet = "my_package.mynet"``. Each is imported once, on the
   first registry lookup (:func:`list_models`, :func:`model_task`, :func:`create_model`); one that fails to
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import pkgutil
 import re
-import warnings
 from collections.abc import Callable, Iterable
 from importlib import metadata
 
+from .._plugins import load_entry_points
 from ..data.charset import Charset
 from ..errors import UnknownNameError
 
@@ -56,16 +55,6 @@ def register_model(fn: Callable | None = None, *, task: str = "recognition", ver
     return wrap(fn) if fn is not None else wrap
 
 
-def import_modules(package: str, path: Iterable[str]) -> list[str]:
-    """Import every module and subpackage of ``package`` (found on ``path``, its ``__path__``) whose name does
-    not start with ``_``, so that their ``@register_model`` decorators run. Shared code (base classes, blocks)
-    is imported too: it registers nothing, and the models import it anyway. Returns the module names."""
-    names = sorted(info.name for info in pkgutil.iter_modules(list(path)) if not info.name.startswith("_"))
-    for name in names:
-        importlib.import_module(f"{package}.{name}")
-    return names
-
-
 def plugin_entry_points() -> Iterable[metadata.EntryPoint]:
     """The installed entry points of group ``ocrbench.models``."""
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -78,17 +67,7 @@ def load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True  # before loading: a plugin that lists models while it is imported must not recurse
-    for entry_point in plugin_entry_points():
-        try:
-            entry_point.load()
-        except DuplicateModelError:
-            raise
-        except Exception as error:  # a broken third-party package must not take the benchmark down
-            dist = getattr(entry_point, "dist", None)
-            source = f" of distribution {dist.name!r}" if dist is not None else ""
-            warnings.warn(f"skipped model plugin {entry_point.name!r} ({entry_point.value}){source}: it failed "
-                          f"to import with {type(error).__name__}: {error}. Its models are not available; fix or "
-                          f"uninstall it.", RuntimeWarning, stacklevel=3)
+    load_entry_points(plugin_entry_points(), "model", fatal=(DuplicateModelError,))
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:

@@ -19,9 +19,9 @@ up in :attr:`FlopCount.uncounted_matmul_ops`, and ``strict=True`` makes that an 
 mode also keeps ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` off their fused fast paths
 (they are computed op by op: the same MACs; the fused ops have formulas too).
 
-``cross_check=True`` also counts with fvcore (:mod:`ocrbench.profile.fvcore_check`, which traces with
-``torch.jit``; imported only then) and records its total: an independent second count, shown when the two
-differ by more than 1%.
+:func:`ocrbench.profile.fvcore_check.cross_checked` adds fvcore's count (it traces with ``torch.jit``; the
+profile runner imports it only when asked): an independent second count, shown when the two differ by more
+than 1%. This module never imports it.
 
 Autoregressive models are counted twice (see :func:`model_flops_passes`): teacher-forced, as in a training
 step, and per decoded line (greedy decoding of a line of a given length), as in inference. Each model says
@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -167,8 +167,7 @@ class _Ledger(TorchDispatchMode):
 
 # ---------------------------------------------------------------------------------------------- API
 
-def count_flops(module: nn.Module, inputs: tuple | torch.Tensor, strict: bool = False,
-                cross_check: bool = False) -> FlopCount:
+def count_flops(module: nn.Module, inputs: tuple | torch.Tensor, strict: bool = False) -> FlopCount:
     """MACs of ``module(*inputs)``, run in eval mode without grad (dropout off, batch-norm statistics
     untouched; the module's mode is restored afterwards). No TorchScript: the ops are counted as they run.
 
@@ -176,7 +175,6 @@ def count_flops(module: nn.Module, inputs: tuple | torch.Tensor, strict: bool = 
         module: any ``nn.Module``; its forward may hold any Python control flow.
         inputs: a tensor or a tuple of tensors (or other arguments) passed positionally.
         strict: raise :class:`UncountedOpError` when an op that carries matmul work has no formula.
-        cross_check: also count with fvcore (``torch.jit`` tracing) into ``.fvcore_macs``.
     Returns:
         A :class:`FlopCount`; ``.macs`` for MACs, ``.flops`` for FLOPs (= 2 × MACs).
     """
@@ -197,16 +195,7 @@ def count_flops(module: nn.Module, inputs: tuple | torch.Tensor, strict: bool = 
     if strict and result.uncounted_matmul_ops:
         raise UncountedOpError(f"ops with matmul work but no FLOP formula: {result.uncounted_matmul_ops}; "
                                "add one in ocrbench/profile/formulas.py")
-    return _with_cross_check(result, module, inputs) if cross_check else result
-
-
-def _with_cross_check(result: FlopCount, module: nn.Module, inputs: tuple) -> FlopCount:
-    try:
-        from .fvcore_check import count_flops_fvcore
-
-        return replace(result, fvcore_macs=count_flops_fvcore(module, inputs).macs)
-    except Exception as e:  # a model the jit tracer cannot follow: the primary count stands
-        return replace(result, cross_check_error=f"{type(e).__name__}: {e}")
+    return result
 
 
 def model_flops_passes(model: OCRModel, images: torch.Tensor, widths: torch.Tensor,

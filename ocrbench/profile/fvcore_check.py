@@ -1,8 +1,8 @@
 """Independent cross-check of the MAC counts: fvcore's ``JitModelAnalysis`` with our handles.
 
 This was ocrbench's primary counter until TorchScript was deprecated (PyTorch 2.11); it traces the model with
-``torch.jit.trace``, so it is imported only when a cross-check is asked for (``count_flops(...,
-cross_check=True)``, ``ocrbench profile --cross-check-flops``) and in tests. fvcore's numbers are MACs
+``torch.jit.trace``, so it is imported only when a cross-check is asked for (:func:`cross_checked`, from
+``ocrbench profile --cross-check-flops``) and in tests. A leaf: it imports :mod:`.flops`, never the reverse. fvcore's numbers are MACs
 although it calls them "flops"; it has no handle for ``aten::lstm``, ``aten::gru`` or attention, so every op
 that does matmul work gets one here. Same convention as the primary counter: matmul work only (no norms,
 activations, pooling, softmax, biases).
@@ -15,6 +15,7 @@ import string
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -168,3 +169,12 @@ def count_flops_fvcore(module: nn.Module, inputs: tuple | torch.Tensor) -> FlopC
     finally:
         module.train(was_training)
     return FlopCount(sum(by_op.values()), by_op, unsupported, counter="fvcore (torch.jit trace)")
+
+
+def cross_checked(result: FlopCount, module: nn.Module, inputs: tuple | torch.Tensor) -> FlopCount:
+    """``result`` (our count of ``module(*inputs)``) with fvcore's total beside it in ``.fvcore_macs``; a model
+    the jit tracer cannot follow gets the reason in ``.cross_check_error`` instead: the primary count stands."""
+    try:
+        return replace(result, fvcore_macs=count_flops_fvcore(module, inputs).macs)
+    except Exception as e:
+        return replace(result, cross_check_error=f"{type(e).__name__}: {e}")

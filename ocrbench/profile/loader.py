@@ -16,7 +16,7 @@ from dataclasses import replace
 import torch
 
 from ..config import SuiteConfig, load_suite, resolve_config
-from ..data import create_dataset
+from ..datasets import create_dataset
 from ..harness.callbacks import Callback
 from ..harness.train import resolve_workers, train
 

@@ -32,7 +32,7 @@ from ..report.leaderboard import PROFILES_FILE  # noqa: F401  (re-exported: wher
 from ..runtime import autocast, is_out_of_memory, resolve_device, set_matmul_precision
 from .batch_sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .compiled import COMPILE_MODES, time_compiled
-from .flops import count_flops
+from .flops import FlopCount, count_flops
 from .memory import MIB, cuda_peak_memory, release_cached_memory, saved_activation_bytes
 from .mfu import mfu, peak_flops
 from .timing import time_steps
@@ -167,10 +167,10 @@ def _macs_fields(workload: Workload, cross_check: bool = False) -> dict:
     """MACs per sample (line) of the training forward and of inference, at the workload's shape."""
     try:
         passes = workload.flops_passes()
-        train = count_flops(*passes["train"], cross_check=cross_check)
+        train = _count_macs(*passes["train"], cross_check)
         same = passes["train"][0] is passes["infer"][0] and all(
             a is b for a, b in zip(passes["train"][1], passes["infer"][1], strict=True))
-        infer = train if same else count_flops(*passes["infer"], cross_check=cross_check)
+        infer = train if same else _count_macs(*passes["infer"], cross_check)
     except Exception as e:  # a model whose forward fails: the row still gets its timings
         return {"macs_error": f"{type(e).__name__}: {e}"}
     out = {"macs_per_line_train": train.macs, "macs_per_line_infer": infer.macs,
@@ -182,6 +182,19 @@ def _macs_fields(workload: Workload, cross_check: bool = False) -> dict:
     if cross_check:
         out.update(_cross_check_fields(train, infer))
     return out
+
+
+def _count_macs(module, inputs: tuple, cross_check: bool) -> FlopCount:
+    """Our MAC count of one pass; with ``cross_check``, fvcore's beside it (imported only then: it traces with
+    ``torch.jit``, and fvcore is an optional dependency, whose absence is recorded, not raised)."""
+    result = count_flops(module, inputs)
+    if not cross_check:
+        return result
+    try:
+        from .fvcore_check import cross_checked
+    except ImportError as e:
+        return replace(result, cross_check_error=f"{type(e).__name__}: {e}")
+    return cross_checked(result, module, inputs)
 
 
 def _cross_check_fields(train, infer) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from ocrbench.bench.suite import config_id, run_hash
 from ocrbench.cli import main
 from ocrbench.config import load_suite
-from ocrbench.data.registry import create_dataset
+from ocrbench.datasets import create_dataset
 from ocrbench.records import append_record, read_records
 
 SUITE = """name: citest

@@ -293,8 +293,8 @@ def test_recipes_are_found_by_a_scan_and_checked(tmp_path, monkeypatch):
     del bad["citation"]
     with pytest.raises(DataError, match="missing field.*citation"):
         dl.Recipe.from_dict(bad)
-    with pytest.raises(DataError, match="unknown postprocess"):
-        dl.Recipe.from_dict({**recipe_dict("http://x"), "postprocess": "shuffle"})
+    with pytest.raises(DataError, match="unknown postprocess"):  # before anything is downloaded
+        dl.postprocessor(dl.Recipe.from_dict({**recipe_dict("http://x"), "postprocess": "shuffle"}))
     escape = recipe_dict("http://x")
     escape["files"][0]["dest"] = "../outside.xml"
     with pytest.raises(DataError, match="inside the dataset folder"):
@@ -326,11 +326,6 @@ def test_real_recipes_pin_a_commit_and_describe_every_file():
         assert all(f.width and f.height for f in r.files if f.kind == "image")
     assert dl.get_recipe("copiste-dun-jour").postprocess == "document_splits"
 
-
-def test_document_ids_join_the_pages_and_copies_of_a_text():
-    assert {dl.document_id(s) for s in ("wikitexte_0016_1", "wikitexte_0016_3", "wikitexte_0016")} == {
-        "wikitexte_0016"}
-    assert dl.document_id("imp_wikitexte_0172_double") == "imp_wikitexte_0172" != dl.document_id("wikitexte_0172_2")
 
 
 # ---- the CLI ----------------------------------------------------------------------------------------------

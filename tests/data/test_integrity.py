@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from ocrbench.cli import main
+from ocrbench.config import DataConfig
 from ocrbench.data import integrity
-from ocrbench.data.registry import DataConfig
+from ocrbench.datasets import run_check
 from ocrbench.errors import DataError, UnknownNameError
 
 
@@ -89,11 +90,11 @@ def test_integrity_summary_of_a_dataset_without_files():
 
 def test_run_check_names(tmp_path):
     with pytest.raises(UnknownNameError, match="Did you mean: iam"):
-        integrity.run_check("iamm", tmp_path)
-    assert "generated" in integrity.run_check("synth-lines", None).notes[0]
-    report = integrity.run_check("alto", None)
+        run_check("iamm", tmp_path)
+    assert "generated" in run_check("synth-lines", None).notes[0]
+    report = run_check("alto", None)
     assert not report.ok and "--root" in report.hint
-    report = integrity.run_check(f"alto:{tmp_path}", None)  # kind:PATH sets the root
+    report = run_check(f"alto:{tmp_path}", None)  # kind:PATH sets the root
     assert not report.ok and str(tmp_path) in report.problems[0]
 
 

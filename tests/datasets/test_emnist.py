@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrbench.data.integrity import run_check
-from ocrbench.data.registry import DataConfig, create_dataset
-from ocrbench.datasets import emnist, emnist_lines
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset, emnist, emnist_lines, run_check
 from ocrbench.errors import DataError
 
 POOL_DIR = Path("/work/shared/data/emnist/byclass-test")

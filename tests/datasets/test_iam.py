@@ -13,9 +13,8 @@ from conftest import render_line
 from PIL import Image
 
 from ocrbench.cli import main
-from ocrbench.data.integrity import run_check
-from ocrbench.data.registry import DataConfig, create_dataset, dataset_info, list_datasets
-from ocrbench.datasets import iam
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset, dataset_info, iam, list_datasets, run_check
 from ocrbench.errors import DataError, NotDownloaded, UserError
 
 # form id -> writer, then (status, xml text, lines.txt tokens) per line. Texts as IAM writes them: the XML

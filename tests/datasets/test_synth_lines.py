@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from ocrbench.config import DataConfig
 from ocrbench.data.charset import IAM_CHARS, Charset
-from ocrbench.data.registry import DataConfig, create_dataset, list_datasets
+from ocrbench.datasets import create_dataset, list_datasets
 from ocrbench.datasets import synth_lines as sl
 from ocrbench.errors import UserError
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ocrbench.data.registry import DataConfig, create_dataset, dataset_info, list_datasets
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset, dataset_info, list_datasets
 from ocrbench.datasets import synth_pages as sp
 from ocrbench.errors import UserError
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import render_line
 from PIL import Image
 
-from ocrbench.data.registry import DataConfig, create_dataset
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset
 from ocrbench.datasets import xml_pages as xp
 from ocrbench.errors import DataError, UserError
 
@@ -222,7 +223,7 @@ def test_check_fails_where_loading_fails_and_names_characters_outside_the_charse
 
     from conftest import MEMORIAL_PAGES
 
-    from ocrbench.data.integrity import run_check
+    from ocrbench.datasets import run_check
 
     clean = tmp_path_factory.mktemp("clean")
     for name in (f"{stem}{suffix}" for stem in MEMORIAL_PAGES for suffix in (".xml", ".jpg")):

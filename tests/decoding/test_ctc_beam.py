@@ -89,11 +89,10 @@ def test_confident_frames_give_the_greedy_path():
 
 
 def test_ctc_model_decoders_and_lm_attachment(rendered_lines):
-    from ocrbench.runtime import make_collator
 
     model = create_model("crnn_tiny", input_height=32).eval()
     assert model.decoders == ("greedy", "beam", "beam+lm")
-    batch = make_collator(model, model.charset, 32)([rendered_lines[i] for i in range(3)])
+    batch = model.collate([rendered_lines[i] for i in range(3)])
     with pytest.raises(RuntimeError, match="attach_lm"):
         model.predict(batch.images, batch.widths, decoder="beam+lm")
     with pytest.raises(ValueError, match="charset"):

@@ -17,7 +17,6 @@ from ocrbench.diagnostics.features import (
 from ocrbench.errors import UnknownNameError, UserError
 from ocrbench.harness.train import train
 from ocrbench.models import create_model
-from ocrbench.runtime import make_collator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,7 +79,7 @@ def crnn():
 def test_top_activations_are_the_largest_maxima_over_ink(crnn, rendered_lines):
     peaks = top_activations(crnn, rendered_lines, "stages.2", 3, k=3, batch_size=3)
     assert len(peaks) == 3 and [p.value for p in peaks] == sorted((p.value for p in peaks), reverse=True)
-    collate = make_collator(crnn, crnn.charset, 32)
+    collate = crnn.collate
     maxima = []
     for i in range(len(rendered_lines)):  # each line alone: same maps over its ink as in a padded batch
         batch = collate([rendered_lines[i]])

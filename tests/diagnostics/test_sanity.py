@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocrbench.cli import main
-from ocrbench.config import TrainConfig
+from ocrbench.config import DataConfig, TrainConfig
 from ocrbench.data.charset import Charset
-from ocrbench.data.registry import DataConfig, create_dataset
+from ocrbench.datasets import create_dataset
 from ocrbench.diagnostics.sanity import (
     PASS,
     WARN,

@@ -3,7 +3,6 @@ import torch
 
 from ocrbench.diagnostics.viz import feature_maps, plot_feature_maps
 from ocrbench.models import create_model, list_models
-from ocrbench.runtime import make_collator
 
 pytest.importorskip("matplotlib")
 
@@ -12,7 +11,7 @@ pytest.importorskip("matplotlib")
 def test_one_map_per_stage_and_a_png(name, rendered_lines, tmp_path):
     assert name in list_models()
     model = create_model(name, input_height=32)
-    batch = make_collator(model, model.charset, 32)([rendered_lines[0]])
+    batch = model.collate([rendered_lines[0]])
     maps = feature_maps(model, batch.images, batch.widths)
     assert [n for n, _ in maps] == [f"stages.{i}" for i in range(len(model.stages))]
     assert all(t.ndim == 3 and torch.isfinite(t).all() for _, t in maps)
@@ -28,7 +27,7 @@ def test_top_activation_plot_and_strip(rendered_lines, tmp_path):
     model = create_model("crnn_tiny", input_height=32).eval()
     traced = trace_peaks(model, rendered_lines, "stages.2", 0, top_activations(model, rendered_lines, "stages.2", 0, 3))
     assert plot_top_activations(traced, tmp_path / "top.png").stat().st_size > 5000
-    batch = make_collator(model, model.charset, 32)(list(rendered_lines)[:2])
+    batch = model.collate(list(rendered_lines)[:2])
     maps = [torch.randn(2, 16, 8, batch.images.shape[3] // 4).half() for _ in range(3)]
     history = FeatureHistory("stages.1", "crnn_tiny", batch.texts, batch.images, batch.widths, [0, 5, 10], maps)
     assert plot_feature_strip(history, tmp_path / "strip.png", channel=2).stat().st_size > 5000

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import ocrbench
+from ocrbench._plugins import import_modules
 from ocrbench.models import _registry as registry
 from ocrbench.models import create_model, list_models, model_task
-from ocrbench.runtime import make_collator
 
 README = Path(__file__).parents[2] / "README.md"
 HEADING = "## Adding a model"
@@ -48,18 +48,12 @@ def write_package(root: Path, package: str, modules: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def registry_sandbox(monkeypatch, tmp_path):
-    """A copy of the registry with the plugins not yet loaded, ``tmp_path`` on sys.path; the modules imported
-    from there are forgotten afterwards."""
+def registry_sandbox(monkeypatch, importable_tmp):
+    """A copy of the registry with the plugins not yet loaded, and a folder on sys.path."""
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
     monkeypatch.setattr(registry, "_MODULES", dict(registry._MODULES))
     monkeypatch.setattr(registry, "_plugins_loaded", False)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
-            del sys.modules[name]
+    return importable_tmp
 
 
 def fake_entry_points(monkeypatch, **plugins: str) -> list[str]:
@@ -79,7 +73,7 @@ def fake_entry_points(monkeypatch, **plugins: str) -> list[str]:
 
 def smoke_test(model, dataset) -> None:
     """Forward shapes, a finite loss with gradients, and decoding to strings."""
-    batch = make_collator(model, model.charset, HEIGHT)([dataset[i] for i in range(3)])
+    batch = model.collate([dataset[i] for i in range(3)])
     logits = model(batch.images, batch.widths)
     assert logits.shape[0] == 3 and logits.shape[2] == model.charset.num_classes
     assert int(model.output_lengths(batch.widths).max()) <= logits.shape[1]
@@ -145,7 +139,7 @@ def test_scan_imports_every_public_module(registry_sandbox):
     write_package(registry_sandbox / "scanned", "family", {})
     import scanned
 
-    assert registry.import_modules("scanned", scanned.__path__) == ["alpha", "family"]
+    assert import_modules("scanned", scanned.__path__) == ["alpha", "family"]
     assert "scanned_alpha" in registry._ENTRIES and "scanned.family" in sys.modules
 
 

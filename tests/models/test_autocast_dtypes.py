@@ -14,7 +14,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ocrbench.models import create_model
 from ocrbench.models._blocks import BiLSTM
 from ocrbench.models.attention_lm import LocationAttention
-from ocrbench.runtime import make_collator
 
 HEIGHT = 32
 
@@ -62,7 +61,7 @@ def test_bilstm_computes_what_torch_packing_computes():
 def test_attention_lm_recurrences_are_float32_under_autocast(rendered_lines):
     torch.manual_seed(0)
     model = create_model("attention_lm_tiny", input_height=HEIGHT).train()
-    batch = make_collator(model, model.charset, HEIGHT)([rendered_lines[i] for i in range(3)])
+    batch = model.collate([rendered_lines[i] for i in range(3)])
     with cpu_bf16():
         loss = model.loss(batch)  # a bfloat16 input would fail in the CPU LSTM
         memory = model.encode(batch.images, batch.widths)

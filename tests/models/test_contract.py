@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from ocrbench.data.charset import Charset
+from ocrbench.data.samples import LineCollator
 from ocrbench.harness.metrics import cer
 from ocrbench.lm import CharLM
 from ocrbench.models import Recognizer, create_model, list_models
-from ocrbench.runtime import make_collator
 
 RECOGNIZERS = list_models(task="recognition")
 TINY = [n for n in RECOGNIZERS if n.endswith("_tiny")]
@@ -18,7 +18,7 @@ OVERFIT_STEPS = 400  # the gate: a tiny model must memorise 8 short lines within
 
 
 def batch_for(model, dataset, n=8):
-    collate = make_collator(model, model.charset, HEIGHT)
+    collate = model.collate
     return collate([dataset[i] for i in range(n)])
 
 
@@ -52,7 +52,7 @@ def test_narrow_image_and_long_label_are_padded_not_crashing(name):
     model = create_model(name, input_height=HEIGHT)
     tiny_image = np.zeros((HEIGHT, 3), dtype=np.uint8)  # narrower than any receptive field
     long_label = "a long label on a very narrow image"
-    batch = make_collator(model, model.charset, HEIGHT)([LineSample(tiny_image, long_label)])
+    batch = model.collate([LineSample(tiny_image, long_label)])
     assert torch.isfinite(model.loss(batch))
     model.eval()
     assert len(model.predict(batch.images, batch.widths)) == 1
@@ -134,7 +134,9 @@ def test_collate_is_the_line_collator_and_profile_predict_decodes(name, rendered
     torch.manual_seed(0)
     model = create_model(name, input_height=HEIGHT).eval()
     samples = [rendered_lines[i] for i in range(3)]
-    ours, shared = _collate_fn(model)(samples), make_collator(model, model.charset, HEIGHT)(samples)
+    shared = LineCollator(model.charset, HEIGHT, min_width=model.min_input_width,
+                          width_multiple=model.info.output_stride)(samples)
+    ours = _collate_fn(model)(samples)
     assert torch.equal(ours.images, shared.images) and torch.equal(ours.widths, shared.widths)
     assert torch.equal(ours.targets, shared.targets) and ours.texts == shared.texts
     with torch.no_grad():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ocrbench.data.registry import DataConfig, create_dataset
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset
 from ocrbench.harness.metrics import detection_metrics
 from ocrbench.models import create_model, list_models, model_task
 from ocrbench.models._detection import Detector, PageBatch, PageSample

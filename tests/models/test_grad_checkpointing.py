@@ -8,7 +8,6 @@ import torch
 
 from ocrbench.models import create_model, list_models
 from ocrbench.profile import saved_activation_bytes
-from ocrbench.runtime import make_collator
 
 TINY = [n for n in list_models(task="recognition") if n.endswith("_tiny")]
 HEIGHT = 32
@@ -24,7 +23,7 @@ def loss_and_grads(model, batch, seed: int = 0):
 
 
 def batch_for(model, dataset, n=3):
-    return make_collator(model, model.charset, HEIGHT)([dataset[i] for i in range(n)])
+    return model.collate([dataset[i] for i in range(n)])
 
 
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])

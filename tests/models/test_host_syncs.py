@@ -14,7 +14,6 @@ import torch
 
 from ocrbench.models import create_model, list_models
 from ocrbench.models._seq2seq import GreedyDecodePass, Seq2SeqRecognizer
-from ocrbench.runtime import make_collator
 
 HEIGHT = 32
 TINY = [n for n in list_models(task="recognition") if n.endswith("_tiny")]
@@ -54,7 +53,7 @@ def device_model(name: str, **kwargs):
 
 def device_batch(model, rendered_lines, n=3):
     """A batch as after ``.to(device)``: its tensors "on the device", its CPU copies plain."""
-    batch = make_collator(model, model.charset, HEIGHT)([rendered_lines[i] for i in range(n)]).to("cpu")
+    batch = model.collate([rendered_lines[i] for i in range(n)]).to("cpu")
     for field in ("images", "widths", "targets", "target_lengths"):
         setattr(batch, field, on_device(getattr(batch, field)))
     assert batch.host_widths is not None and type(batch.host_widths) is torch.Tensor

@@ -9,7 +9,6 @@ import torch
 from ocrbench.lm import CharLM
 from ocrbench.models import create_model, list_models
 from ocrbench.models._seq2seq import Seq2SeqRecognizer
-from ocrbench.runtime import make_collator
 
 HEIGHT = 32
 SEQ2SEQ = [n for n in list_models("*_tiny", task="recognition")
@@ -20,7 +19,7 @@ def model_and_batch(name, rendered_lines, n=3, **kwargs):
     torch.manual_seed(0)
     # max_length 16: the lines have at most 12 characters, and untrained models decode to the limit
     model = create_model(name, input_height=HEIGHT, **{"max_length": 16, **kwargs}).eval()
-    return model, make_collator(model, model.charset, HEIGHT)([rendered_lines[i] for i in range(n)])
+    return model, model.collate([rendered_lines[i] for i in range(n)])
 
 
 def test_both_families_are_covered():

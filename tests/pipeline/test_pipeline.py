@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from ocrbench.cli import main
-from ocrbench.data.registry import DataConfig, create_dataset
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset
 from ocrbench.errors import DataError
 from ocrbench.harness.train import model_meta
 from ocrbench.models import create_model

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ocrbench.data.registry import DataConfig, create_dataset
+from ocrbench.config import DataConfig
+from ocrbench.datasets import create_dataset
 from ocrbench.models import create_model
 from ocrbench.pipeline import detector_cost
 

@@ -55,7 +55,7 @@ def disable_torchscript(monkeypatch) -> None:
 
 
 def test_every_registered_model_is_counted_exactly_without_torchscript(monkeypatch):
-    from ocrbench.profile.fvcore_check import count_flops_fvcore
+    from ocrbench.profile.fvcore_check import count_flops_fvcore, cross_checked
 
     built = {name: passes(name) for name in registry_models()}
     assert {"crnn_tiny", "yolo_lines_tiny"} <= set(built)
@@ -68,7 +68,7 @@ def test_every_registered_model_is_counted_exactly_without_torchscript(monkeypat
     module, inputs = built["crnn_tiny"]["infer"]
     with pytest.raises(TorchScriptDisabled):
         count_flops_fvcore(module, inputs)
-    checked = count_flops(module, inputs, cross_check=True)
+    checked = cross_checked(count_flops(module, inputs), module, inputs)
     assert checked.fvcore_macs is None and "TorchScriptDisabled" in checked.cross_check_error
 
 

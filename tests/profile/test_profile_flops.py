@@ -293,9 +293,11 @@ def test_matrix_vector_products():
 @pytest.mark.parametrize("name", ["crnn_tiny", "cnn_transformer_tiny"])
 def test_fvcore_cross_check_agrees(name):
     """The independent count (fvcore, torch.jit tracing) agrees to the MAC, and no difference is flagged."""
+    from ocrbench.profile.fvcore_check import cross_checked
+
     workload = make_workload(name, height=32, width=64)
     for module, inputs in workload.flops_passes().values():
-        result = count_flops(module, inputs, cross_check=True)
+        result = cross_checked(count_flops(module, inputs), module, inputs)
         assert result.fvcore_macs == result.macs and not result.cross_check_differs
 
 

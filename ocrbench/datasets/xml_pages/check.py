@@ -6,19 +6,20 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from ...config import DataConfig
 from ...data import integrity
-from ...data.registry import DataConfig
+from ...data.registry import register_check
 from ...errors import DataError
 from .folder import read_page_folder
 from .lines import SPLIT_FILES, XmlLines
 
 
-@integrity.register_check("alto")
+@register_check("alto")
 def check_alto(root: str | Path, **_) -> integrity.CheckReport:
     return _check_folder(Path(root), "alto")
 
 
-@integrity.register_check("pagexml")
+@register_check("pagexml")
 def check_pagexml(root: str | Path, **_) -> integrity.CheckReport:
     return _check_folder(Path(root), "page")
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ...config import DataConfig
 from ...data import integrity
 from ...data.charset import Charset, CharsetError
 from ...data.images import scan_to_ink
-from ...data.registry import DataConfig, register_dataset, resolve_options
+from ...data.registry import register_dataset, resolve_options
 from ...errors import DataError
 from .conventions import STRIKETHROUGH, SUPERSCRIPT, TOKEN, apply_conventions
 from .folder import load_page_image, read_page_folder
