@@ -39,7 +39,7 @@ from ..datasets import create_dataset
 from ..errors import NotDownloaded, UserError
 from ..harness import distributed
 from ..harness.callbacks import Callback
-from ..harness.evaluate import evaluate
+from ..harness.evaluate import decoding_fields, evaluate, make_decodings
 from ..harness.train import TrainingDiverged, resolve_workers, train
 from ..models import create_model, model_task, model_version
 from ..records import (
@@ -325,17 +325,17 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
               **skipped_data(train_set, test_set)}
     log = (lambda msg: print(msg, file=sys.stderr)) if progress else None  # stdout may carry --json
     decoders = [d for d in entry.decoders if any(t[0] == d for t in todo)]
-    decoding = setup_decoders(model, decoders, cfg.lm, cfg.train.device, log)
+    decodings = make_decodings(model, decoders, cfg.lm, cfg.train.device, log)
     for name, dataset in _evaluation_sets(cfg, test_set):
         for decoder in decoders:
             if (decoder, decoder_hash(decoder, cfg.lm), name) not in todo:
                 continue
-            ev = evaluate(model, dataset, decoder=decoder, batch_size=cfg.train.eval_batch_size,
+            ev = evaluate(model, dataset, decodings[decoder], batch_size=cfg.train.eval_batch_size,
                           device=cfg.train.device, precision=cfg.train.precision, progress=progress)
             yield {**common, **ev.as_dict(), "dataset": name,
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
-                   **_image_source(dataset), **decoding.get(decoder, {}), "examples": ev.examples}
+                   **_image_source(dataset), **decoding_fields(decodings[decoder]), "examples": ev.examples}
     if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
         _profile(entry, cfg, base, model.charset, sink)
 
@@ -377,25 +377,6 @@ def skip_missing_eval_sets(cfg: SuiteConfig, log=print) -> SuiteConfig:
     elif note.exists():
         note.unlink()
     return replace(cfg, eval_sets=tuple(n for n in cfg.eval_sets if n not in missing))
-
-
-def setup_decoders(model, decoders, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, dict]:
-    """Give ``model`` the beam width and, when ``decoders`` include "beam+lm", the character LM of ``lm_cfg``
-    (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`). Returns the record fields of
-    each beam decoder (beam width, LM weight, the LM's held-out perplexity)."""
-    fields = {}
-    if "beam" in decoders:
-        model.beam_width = lm_cfg.beam_width
-        fields["beam"] = {"beam_width": lm_cfg.beam_width}
-    if "beam+lm" in decoders and "beam+lm" in model.decoders:
-        from ..lm import get_lm, summary
-
-        lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
-        bonus = lm_cfg.ctc_bonus if model.info.decoder == "ctc" else 0.0
-        model.attach_lm(lm, lm_cfg.weight, lm_cfg.beam_width, bonus)
-        fields["beam+lm"] = {"beam_width": lm_cfg.beam_width, "lm_weight": lm_cfg.weight, "lm_bonus": bonus,
-                             **summary(lm)}
-    return fields
 
 
 def _profile(entry: ModelEntry, cfg: SuiteConfig, base: dict, charset: Charset, sink: Sink | None = None) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 from ..datasets import create_dataset
 from ..diagnostics.error_analysis import WORST, error_analysis, errors_summary
 from ..errors import UserError
+from ..harness.evaluate import decoding_fields
 from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled
-from .eval import attach_decoder, check_decoder, load_recognizer
+from .eval import check_decoder, load_recognizer, make_decoding
 
 DEFAULT_OUT = Path("local") / "errors"  # + the checkpoint's folder name (its run) or file stem
 
@@ -29,18 +30,18 @@ def handle(args) -> dict:
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
     check_decoder(model, args.decoder)
-    decoding = attach_decoder(model, args, settings["device"])
+    decoding = make_decoding(model, args, settings["device"])
     dataset = create_dataset(cfg.name, args.split, cfg)
     out = Path(args.out) if args.out else default_out(args.checkpoint)
     name = f"{model.name} on {cfg.name}/{args.split} ({args.decoder})"
-    report = error_analysis(model, dataset, out, args.decoder, settings["batch_size"], settings["device"], args.worst,
+    report = error_analysis(model, dataset, out, decoding, settings["batch_size"], settings["device"], args.worst,
                             name=name, progress=progress_enabled(not args.quiet))
     files = report["files"]
     text = (f"{name}; data config: {source}\n"
             f"{errors_summary(report)}\n  wrote {files['json']}, {files['markdown']}"
             + (f", {files['contact_sheet']}" if files["contact_sheet"] else " (no errors: no contact sheet)"))
     return {"model": model.name, "checkpoint": args.checkpoint, "dataset": cfg.name, "split": args.split,
-            "decoder": args.decoder, "data_config": source, **decoding, **report, "text": text}
+            "decoder": args.decoder, "data_config": source, **decoding_fields(decoding), **report, "text": text}
 
 
 def default_out(checkpoint: str) -> Path:

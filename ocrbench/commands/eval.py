@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import sys
 
-from ..bench.suite import dataset_charset, setup_decoders
+from ..bench.suite import dataset_charset
 from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
+from ..decoding import Decoding
 from ..errors import UserError
-from ..harness.evaluate import evaluate
+from ..harness.evaluate import decoding_fields, evaluate, make_decodings
 from ..harness.train import load_model
 from ..records import environment
 from ..runtime import resolve_device
@@ -29,14 +30,15 @@ def handle(args) -> dict:
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
     check_decoder(model, args.decoder)  # before the LM and the data take minutes to load
-    decoding = attach_decoder(model, args, settings["device"])
+    decoding = make_decoding(model, args, settings["device"])
     dataset = create_dataset(cfg.name, args.split, cfg)
     overlap = report_overlap(model.charset, dataset_charset(dataset))
-    result = evaluate(model, dataset, decoder=args.decoder, batch_size=settings["batch_size"],
+    result = evaluate(model, dataset, decoding, batch_size=settings["batch_size"],
                       device=settings["device"], progress=progress_enabled(not args.quiet))
+    fields = decoding_fields(decoding)
     out = {"model": model.name, "checkpoint": args.checkpoint, "dataset": cfg.name, "split": args.split,
            "data_config": source,
-           **result.as_dict(), **decoding, "charset_overlap": overlap, "examples": result.examples,
+           **result.as_dict(), **fields, "charset_overlap": overlap, "examples": result.examples,
            **integrity_summary(dataset),
            **environment(resolve_device(settings["device"]))}
     out["text"] = (f"{model.name} on {cfg.name}/{args.split} ({result.lines} lines, {args.decoder}): "
@@ -44,9 +46,9 @@ def handle(args) -> dict:
     if out["bad_files"]:
         out["text"] += (f"\n  skipped {out['bad_files']} unreadable files or lines over the size bounds, e.g. "
                         f"{out['bad_examples'][0]}")
-    if decoding.get("lm_checkpoint"):
-        out["text"] += (f"\n  LM {decoding['lm_checkpoint']} (weight {decoding['lm_weight']}, "
-                        f"beam width {decoding['beam_width']})")
+    if fields.get("lm_checkpoint"):
+        out["text"] += (f"\n  LM {fields['lm_checkpoint']} (weight {fields['lm_weight']}, "
+                        f"beam width {fields['beam_width']})")
     if out["oov_replaced"]:
         shown = ", ".join(f"{c!r}×{n}" for c, n in list(out["oov_replaced"].items())[:10])
         out["text"] += (f"\n  replaced {sum(out['oov_replaced'].values())} characters outside the charset "
@@ -75,17 +77,15 @@ def check_decoder(model, decoder: str) -> None:
                         f"Its decoders: {', '.join(model.decoders)}")
 
 
-def attach_decoder(model, args, device: str) -> dict:
-    """Beam width and, for beam+lm, the character LM (``--lm``, or the default LM, trained once and cached, on
-    ``device``: the evaluation's, resolved from the options and the run's config); returns the decoder's
-    record fields."""
+def make_decoding(model, args, device: str) -> Decoding:
+    """How ``--decoder`` decodes: the beam width and, for beam+lm, the character LM (``--lm``, or the default LM,
+    trained once and cached, on ``device``: the evaluation's, resolved from the options and the run's config)."""
     if args.lm and args.decoder != "beam+lm":
         raise UserError(f"--lm is used by --decoder beam+lm only, not by {args.decoder!r}")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))  # stdout may carry --json
     try:
-        fields = setup_decoders(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)
+        return make_decodings(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)[args.decoder]
     except ValueError as e:
         if not args.lm:  # the default LM is trained for the model's charset: a ValueError here is a bug
             raise
         raise UserError(f"--lm {args.lm}: {e}") from None  # its charset is not the model's (check_lm_charset)
-    return fields.get(args.decoder, {})

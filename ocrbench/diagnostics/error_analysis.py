@@ -21,6 +21,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from ..data.charset import nfc
+from ..decoding import Decoding
 from ..harness.metrics import ErrorCounts
 
 LENGTH_EDGES = (10, 20, 30, 40, 60, 80)  # upper ends of the reference-length buckets; the last bucket is open
@@ -363,18 +364,18 @@ def _legend(draw, x: int, y: int, title: str, font, small, row_h: int) -> None:
 
 
 # ---- a model on a dataset ---------------------------------------------------------------------------------------
-def transcribe(model, dataset, decoder: str = "greedy", batch_size: int = 32, device: str = "auto",
+def transcribe(model, dataset, decoding: Decoding | str = "greedy", batch_size: int = 32, device: str = "auto",
                progress: bool = False) -> tuple[list[str], list[str], dict]:
     """(references, hypotheses, evaluate's summary) of every line, in dataset order, through
     :func:`ocrbench.harness.evaluate.evaluate` (its examples are kept for every line)."""
     from ..harness.evaluate import evaluate
 
-    result = evaluate(model, dataset, decoder=decoder, batch_size=batch_size, device=device,
+    result = evaluate(model, dataset, decoding, batch_size=batch_size, device=device,
                       num_examples=len(dataset), progress=progress)
     return [e["ref"] for e in result.examples], [e["hyp"] for e in result.examples], result.as_dict()
 
 
-def error_analysis(model, dataset, out_dir: str | Path, decoder: str = "greedy", batch_size: int = 32,
+def error_analysis(model, dataset, out_dir: str | Path, decoding: Decoding | str = "greedy", batch_size: int = 32,
                    device: str = "auto", k: int = WORST, name: str = "", progress: bool = False) -> dict:
     """Evaluate ``model`` on ``dataset`` and write errors.json, errors.md and worst_lines.png to ``out_dir``;
     returns the report (with the evaluation's summary under ``"evaluation"`` and the file paths). ``name``
@@ -383,7 +384,7 @@ def error_analysis(model, dataset, out_dir: str | Path, decoder: str = "greedy",
 
     from ..records import atomic_write_text
 
-    refs, hyps, summary = transcribe(model, dataset, decoder, batch_size, device, progress)
+    refs, hyps, summary = transcribe(model, dataset, decoding, batch_size, device, progress)
     lines = score_lines(refs, hyps, [dataset[i].meta for i in range(len(dataset))])
     report = {**analyse(lines, k), "evaluation": summary}
     out = Path(out_dir)

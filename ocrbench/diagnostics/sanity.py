@@ -362,7 +362,7 @@ def probe_batch(model, dataset, lines: int, seed: int = 0):
 def batch_cer(model, batch) -> float:
     model.eval()
     try:
-        return cer(model.predict(batch.images, batch.widths, decoder="greedy"), batch.texts)
+        return cer(model.predict(batch.images, batch.widths, "greedy"), batch.texts)
     finally:
         model.train()
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import LMConfig
+from ..decoding import GREEDY, Decoding, as_decoding
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync
 from .metrics import ErrorCounts
@@ -47,27 +49,53 @@ def pixel_budget_slices(shape: torch.Size, budget: int) -> list[slice]:
 
 
 @torch.no_grad()
-def evaluate(model, dataset: Dataset, decoder: str = "greedy", batch_size: int = 32, device: str = "auto",
+def evaluate(model, dataset: Dataset, decoding: Decoding | str = GREEDY, batch_size: int = 32, device: str = "auto",
              precision: str = "fp32", num_examples: int = 5, progress: bool = False,
              max_batch_pixels: int = MAX_BATCH_PIXELS) -> EvalResult:
-    """Transcribe every line of ``dataset`` with ``model.predict`` and score against the references; a batch
-    over ``max_batch_pixels`` is read in slices of fewer lines."""
-    model.check_decoder(decoder)
+    """Transcribe every line of ``dataset`` with ``model.predict`` and ``decoding`` (a decoder's name: its default
+    settings, without an LM) and score against the references; a batch over ``max_batch_pixels`` is read in
+    slices of fewer lines."""
+    decoding = as_decoding(decoding)
+    model.check_decoder(decoding.name)
     dev = resolve_device(device)
     set_matmul_precision(dev, precision)  # "fp32" means no TF32, as in training and profiling
     model.to(dev).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         collate_fn=model.collate)
     counts, seconds, examples = ErrorCounts(), 0.0, []
-    for batch in progress_bar(loader, progress, desc=f"eval {decoder}"):
+    for batch in progress_bar(loader, progress, desc=f"eval {decoding.name}"):
         batch = batch.to(dev)
         t0 = time.perf_counter()
         hyps = []
         for part in pixel_budget_slices(batch.images.shape, max_batch_pixels):
             with autocast(dev, precision):
-                hyps += model.predict(batch.images[part], batch.widths[part], decoder=decoder)
+                hyps += model.predict(batch.images[part], batch.widths[part], decoding)
         sync(dev)
         seconds += time.perf_counter() - t0
         counts.update(hyps, batch.texts)
         examples += [{"ref": r, "hyp": h} for r, h in zip(batch.texts, hyps)][: num_examples - len(examples)]
-    return EvalResult(decoder, counts.cer, counts.wer, counts.lines, counts.chars, seconds, examples)
+    return EvalResult(decoding.name, counts.cer, counts.wer, counts.lines, counts.chars, seconds, examples)
+
+
+def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, Decoding]:
+    """How ``model`` decodes with each of ``names``: the beam width of ``lm_cfg`` and, for "beam+lm", its
+    character LM (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`, on ``device``) with
+    the fusion weight, and the per-character bonus when the model's class declares ``lm_bonus_applies``."""
+    found = {name: Decoding(name, lm_cfg.beam_width) for name in names}
+    if "beam+lm" in found and "beam+lm" in model.decoders:
+        from ..lm import check_lm_charset, get_lm
+
+        lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
+        check_lm_charset(lm, model.charset.chars)
+        bonus = lm_cfg.ctc_bonus if model.lm_bonus_applies else 0.0
+        found["beam+lm"] = Decoding("beam+lm", lm_cfg.beam_width, lm, lm_cfg.weight, bonus)
+    return found
+
+
+def decoding_fields(decoding: Decoding) -> dict:
+    """What a result row records about ``decoding``: its settings, and the LM's checkpoint and scores."""
+    if decoding.lm is None or decoding.name != "beam+lm":
+        return decoding.record_fields()
+    from ..lm import summary
+
+    return {**decoding.record_fields(), **summary(decoding.lm)}

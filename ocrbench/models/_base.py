@@ -14,7 +14,9 @@
 - ``feature_stages() -> [(name, module)]`` and ``forward_features(images, widths)``: the convolutional
   stages feature maps show, and the call that runs them (default: the forward).
 
-Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)`` and ``attach_lm``.
+Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)`` and ``lm_bonus_applies``;
+``predict(images, widths, decoding)`` takes a :class:`~ocrbench.decoding.Decoding` (or a decoder's name), and
+the model keeps no decoding state.
 A mode a model does not support raises ``NotImplementedError`` and shows as ``n/a`` in reports.
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,7 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch, LineCollator, LineSample
+from ..decoding import GREEDY, Decoding, as_decoding
 from ..decoding.ctc import ctc_greedy_decode
 from ..decoding.ctc_beam import ctc_prefix_beam_search
 
@@ -41,7 +44,7 @@ class ModelInfo:
     input_height: int  # line height (recognizers); the long side of a page (detectors)
     output_stride: int  # image columns per output frame (CTC); the encoder's or prediction grid's stride otherwise
     min_width: int  # narrowest input the network accepts (recognizers); the padding multiple (detectors)
-    decoder: str  # "ctc", "attention" or "detector"
+    decoder: str  # "ctc", "attention" or "detector": metadata for listings; behaviour follows the class
 
 
 FlopsPasses = Mapping[str, tuple[nn.Module, tuple]]
@@ -106,6 +109,9 @@ class Recognizer(OCRModel):
 
     task = "recognition"
     decoders: tuple[str, ...] = ("greedy",)
+    # whether "beam+lm" adds the LM config's per-character bonus (LMConfig.ctc_bonus): a CTC prefix search has
+    # no end-of-line probability to stop the LM from favouring short outputs; an autoregressive decoder has one
+    lm_bonus_applies: ClassVar[bool] = False
 
     def __init__(self, charset: Charset, info: ModelInfo):
         super().__init__(info)
@@ -120,7 +126,7 @@ class Recognizer(OCRModel):
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoder: str = "greedy") -> list[str]:
+    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoding: Decoding | str = GREEDY) -> list[str]:
         raise NotImplementedError
 
     def min_input_width(self, target_length: int) -> int:
@@ -130,39 +136,14 @@ class Recognizer(OCRModel):
         if decoder not in self.decoders:
             raise NotImplementedError(f"{self.name} has no decoder {decoder!r} (has: {', '.join(self.decoders)})")
 
-    # ---- beam search settings and the language model of "beam+lm" (set by the harness, not saved) ----
-    beam_width: int = 5
-    lm_weight: float = 0.0
-    lm_bonus: float = 0.0
-
-    def attach_lm(self, lm, weight: float, beam_width: int | None = None, bonus: float = 0.0) -> None:
-        """Use ``lm`` (a :class:`~ocrbench.lm.CharLM` over this model's charset) with shallow-fusion weight
-        ``weight`` in decoder "beam+lm". The LM is kept outside the module tree: it is neither saved in the
-        model's checkpoint nor counted in its parameters. ``lm=None`` detaches."""
-        if lm is not None:
-            from ..lm import check_lm_charset
-
-            check_lm_charset(lm, self.charset.chars)
-        self.__dict__["_lm"] = lm
-        self.lm_weight, self.lm_bonus = float(weight), float(bonus)
-        if beam_width is not None:
-            self.beam_width = int(beam_width)
-
-    def fusion_lm(self, device: torch.device):
-        """The attached LM on ``device`` for decoder "beam+lm"; a clear error when none is attached."""
-        lm = self.__dict__.get("_lm")
-        if lm is None:
-            raise RuntimeError("decoder 'beam+lm' needs a language model: call model.attach_lm(lm, weight) first "
-                               "(`ocrbench lm train` trains one; the suite attaches it from its lm: section)")
-        return lm.to(device).eval()
-
 
 class CTCRecognizer(Recognizer):
     """A recognizer whose ``forward(images, widths)`` returns per-frame logits ``(B, T, num_classes)``
     trained with CTC (blank = 0). Subclasses implement ``forward`` and ``output_lengths``.
-    Decoders: best path, prefix beam search, and prefix beam search with the attached character LM."""
+    Decoders: best path, prefix beam search, and prefix beam search with a character LM (shallow fusion)."""
 
     decoders = ("greedy", "beam", "beam+lm")
+    lm_bonus_applies = True
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -194,14 +175,16 @@ class CTCRecognizer(Recognizer):
                           blank=0, reduction="mean", zero_infinity=True)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoder: str = "greedy") -> list[str]:
-        self.check_decoder(decoder)
+    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoding: Decoding | str = GREEDY) -> list[str]:
+        decoding = as_decoding(decoding)
+        self.check_decoder(decoding.name)
         logits = self(images, widths)
         lengths = self.output_lengths(widths).clamp(max=logits.shape[1])
-        if decoder == "greedy":
+        if decoding.name == "greedy":
             ids = ctc_greedy_decode(logits, lengths)
         else:
-            lm = self.fusion_lm(logits.device) if decoder == "beam+lm" else None
-            ids = ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, self.beam_width, lm=lm,
-                                         weight=self.lm_weight if lm else 0.0, bonus=self.lm_bonus if lm else 0.0)
+            lm = decoding.fusion_lm(logits.device) if decoding.name == "beam+lm" else None
+            ids = ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, decoding.beam_width, lm=lm,
+                                         weight=decoding.lm_weight if lm else 0.0,
+                                         bonus=decoding.lm_bonus if lm else 0.0)
         return [self.charset.decode(i) for i in ids]

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch
+from ..decoding import GREEDY, Decoding, as_decoding
 from ..decoding.beam import beam_search, greedy_search
 from ._base import FlopsPasses, ModelInfo, Recognizer
 
@@ -153,17 +154,19 @@ class Seq2SeqRecognizer(Recognizer):
         return (memory["lengths"] + 8).clamp(max=self.max_length)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoder: str = "greedy") -> list[str]:
-        self.check_decoder(decoder)
+    def predict(self, images: torch.Tensor, widths: torch.Tensor, decoding: Decoding | str = GREEDY) -> list[str]:
+        decoding = as_decoding(decoding)
+        self.check_decoder(decoding.name)
         memory = self.encode(images, widths)
         limits = self.decode_limits(memory)
         state = self.init_state(memory)
-        if decoder == "greedy":
+        if decoding.name == "greedy":
             ids = greedy_search(self.step_log_probs, state, memory, self.bos, self.eos, limits)
         else:
-            lm = self.fusion_lm(images.device) if decoder == "beam+lm" else None
-            ids = beam_search(self.step_log_probs, state, memory, self.bos, self.eos, limits, self.beam_width,
-                              lm=lm, weight=self.lm_weight if lm else 0.0, bonus=self.lm_bonus if lm else 0.0)
+            lm = decoding.fusion_lm(images.device) if decoding.name == "beam+lm" else None
+            ids = beam_search(self.step_log_probs, state, memory, self.bos, self.eos, limits, decoding.beam_width,
+                              lm=lm, weight=decoding.lm_weight if lm else 0.0,
+                              bonus=decoding.lm_bonus if lm else 0.0)
         return [self.charset.decode(i) for i in ids]
 
 

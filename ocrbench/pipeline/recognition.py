@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..data.samples import LineSample
+from ..decoding import GREEDY, Decoding
 from ..runtime import resolve_device
 
 
@@ -25,7 +26,7 @@ def crop_lines(page: np.ndarray, boxes: np.ndarray, pad: float = 0.08) -> list[n
 
 @torch.no_grad()
 def recognize(recognizer, crops: Sequence[np.ndarray], batch_size: int = 16, device: str = "auto",
-              decoder: str = "greedy") -> list[str]:
+              decoding: Decoding | str = GREEDY) -> list[str]:
     """Transcriptions of ink-bright line crops (any height: the recognizer's collator resizes them)."""
     if not crops:
         return []
@@ -35,5 +36,5 @@ def recognize(recognizer, crops: Sequence[np.ndarray], batch_size: int = 16, dev
     texts: list[str] = []
     for k in range(0, len(crops), batch_size):
         batch = collate([LineSample(c, "") for c in crops[k:k + batch_size]]).to(dev)
-        texts += recognizer.predict(batch.images, batch.widths, decoder=decoder)
+        texts += recognizer.predict(batch.images, batch.widths, decoding)
     return texts

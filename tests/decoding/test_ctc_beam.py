@@ -9,8 +9,11 @@ import math
 import pytest
 import torch
 
+from ocrbench.config import LMConfig
+from ocrbench.decoding import Decoding
 from ocrbench.decoding.ctc import ctc_greedy_decode
 from ocrbench.decoding.ctc_beam import ctc_prefix_beam_search
+from ocrbench.harness.evaluate import make_decodings
 from ocrbench.lm import CharLM
 from ocrbench.models import create_model
 
@@ -88,21 +91,18 @@ def test_confident_frames_give_the_greedy_path():
     assert ctc_prefix_beam_search(log_probs, torch.tensor([len(labels)]), beam_width=5) == greedy == [[1, 1, 2, 3]]
 
 
-def test_ctc_model_decoders_and_lm_attachment(rendered_lines):
-
+def test_ctc_model_decoders_and_lm_fusion(rendered_lines, monkeypatch):
     model = create_model("crnn_tiny", input_height=32).eval()
     assert model.decoders == ("greedy", "beam", "beam+lm")
     batch = model.collate([rendered_lines[i] for i in range(3)])
-    with pytest.raises(RuntimeError, match="attach_lm"):
-        model.predict(batch.images, batch.widths, decoder="beam+lm")
-    with pytest.raises(ValueError, match="charset"):
-        model.attach_lm(CharLM("abc", hidden=8), 0.5)
+    with pytest.raises(RuntimeError, match="needs a language model"):
+        model.predict(batch.images, batch.widths, "beam+lm")
+    monkeypatch.setattr("ocrbench.lm.get_lm", lambda *args, **kwargs: CharLM("abc", hidden=8))
+    with pytest.raises(ValueError, match="charset"):  # an LM of another charset is refused before decoding
+        make_decodings(model, ("beam+lm",), LMConfig())
     lm = CharLM(model.charset.chars, hidden=16).eval()
-    model.attach_lm(lm, 0.0)
-    assert "_lm" not in dict(model.named_modules()) and model.num_params() == create_model(
-        "crnn_tiny", input_height=32).num_params()  # the LM is not part of the model
-    beam = model.predict(batch.images, batch.widths, decoder="beam")
-    assert model.predict(batch.images, batch.widths, decoder="beam+lm") == beam
-    model.attach_lm(lm, 1.0, beam_width=3, bonus=0.5)
-    fused = model.predict(batch.images, batch.widths, decoder="beam+lm")
+    beam = model.predict(batch.images, batch.widths, "beam")
+    assert model.predict(batch.images, batch.widths, Decoding("beam+lm", lm=lm)) == beam  # weight 0
+    fused = model.predict(batch.images, batch.widths, Decoding("beam+lm", 3, lm, lm_weight=1.0, lm_bonus=0.5))
     assert len(fused) == 3 and all(set(h) <= set(model.charset.chars) for h in fused)
+    assert "_lm" not in vars(model)  # the LM stays in the Decoding value, not on the model

@@ -7,6 +7,7 @@ import torch
 
 from ocrbench.data.charset import Charset
 from ocrbench.data.samples import LineCollator
+from ocrbench.decoding import GREEDY, Decoding
 from ocrbench.harness.metrics import cer
 from ocrbench.lm import CharLM
 from ocrbench.models import Recognizer, create_model, list_models
@@ -60,25 +61,34 @@ def test_narrow_image_and_long_label_are_padded_not_crashing(name):
 
 @pytest.mark.parametrize("name", TINY)
 def test_every_decoder_decodes(name, rendered_lines):
-    """Each decoder a recognizer lists (greedy, beam, beam+lm with a tiny untrained LM attached, as the suite's
-    ``setup_decoders`` does) returns a string per line in the model's charset; at LM weight 0, ``beam+lm``
-    is ``beam``."""
+    """Each decoder a recognizer lists (greedy, beam, beam+lm with a tiny untrained LM, as the suite's
+    ``make_decodings`` builds them) returns a string per line in the model's charset; at LM weight 0,
+    ``beam+lm`` is ``beam``. Decoding leaves no state on the model."""
     torch.manual_seed(0)
     model = create_model(name, input_height=HEIGHT).eval()
     batch = batch_for(model, rendered_lines, n=2)
     lm = CharLM(model.charset.chars, hidden=8, embed=4)
-    model.beam_width = 3  # the suite sets it from LMConfig.beam_width
+    state = dict(vars(model))
+    decodings = {"greedy": GREEDY, "beam": Decoding("beam", 3),
+                 "beam+lm": Decoding("beam+lm", 3, lm, lm_weight=0.5, lm_bonus=0.5)}
     decoded = {}
     assert "greedy" in model.decoders  # predict's default
     for decoder in model.decoders:
-        if decoder == "beam+lm":
-            model.attach_lm(lm, weight=0.5, beam_width=3, bonus=0.5)
-        decoded[decoder] = model.predict(batch.images, batch.widths, decoder=decoder)
+        decoded[decoder] = model.predict(batch.images, batch.widths, decodings[decoder])
         assert len(decoded[decoder]) == 2 and all(isinstance(h, str) for h in decoded[decoder])
         assert all(set(h) <= set(model.charset.chars) for h in decoded[decoder])
     if "beam+lm" in model.decoders:
-        model.attach_lm(lm, weight=0.0, beam_width=3, bonus=0.0)
-        assert model.predict(batch.images, batch.widths, decoder="beam+lm") == decoded["beam"]
+        at_zero = Decoding("beam+lm", 3, lm, lm_weight=0.0)
+        assert model.predict(batch.images, batch.widths, at_zero) == decoded["beam"]
+    assert vars(model).keys() == state.keys() and "_lm" not in vars(model)
+
+
+def test_the_lm_bonus_is_declared_by_the_class():
+    """Whether beam+lm adds the CTC bonus follows the class; every registered recognizer's metadata agrees."""
+    for name in RECOGNIZERS:
+        model = create_model(name, input_height=HEIGHT)
+        assert type(model).lm_bonus_applies == (model.info.decoder == "ctc"), name
+    assert not any(hasattr(Recognizer, a) for a in ("beam_width", "attach_lm", "lm_weight", "lm_bonus", "fusion_lm"))
 
 
 @pytest.mark.parametrize("name", RECOGNIZERS)
@@ -86,7 +96,7 @@ def test_unknown_decoder_is_not_implemented(name, rendered_lines):
     model = create_model(name, input_height=HEIGHT).eval()
     batch = batch_for(model, rendered_lines, n=1)
     with pytest.raises(NotImplementedError):
-        model.predict(batch.images, batch.widths, decoder="no-such-decoder")
+        model.predict(batch.images, batch.widths, "no-such-decoder")
 
 
 @pytest.mark.parametrize("name", TINY)

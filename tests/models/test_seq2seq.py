@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ocrbench.decoding import Decoding
 from ocrbench.lm import CharLM
 from ocrbench.models import create_model, list_models
 from ocrbench.models._seq2seq import Seq2SeqRecognizer
@@ -51,16 +52,14 @@ def test_kv_cache_gives_the_same_tokens_as_recomputing(rendered_lines):
 def test_beam_width_one_is_greedy_and_lm_weight_zero_is_beam(name, rendered_lines):
     model, batch = model_and_batch(name, rendered_lines)
     greedy = model.predict(batch.images, batch.widths, "greedy")
-    model.beam_width = 1
-    assert model.predict(batch.images, batch.widths, "beam") == greedy
-    with pytest.raises(RuntimeError, match="attach_lm"):
+    assert model.predict(batch.images, batch.widths, Decoding("beam", 1)) == greedy
+    with pytest.raises(RuntimeError, match="needs a language model"):
         model.predict(batch.images, batch.widths, "beam+lm")
     torch.manual_seed(1)
     lm = CharLM(model.charset.chars, hidden=16).eval()
-    model.attach_lm(lm, 0.0, beam_width=4)
-    assert model.predict(batch.images, batch.widths, "beam+lm") == model.predict(batch.images, batch.widths, "beam")
-    model.attach_lm(lm, 2.0, beam_width=4)
-    fused = model.predict(batch.images, batch.widths, "beam+lm")
+    plain = model.predict(batch.images, batch.widths, Decoding("beam", 4))
+    assert model.predict(batch.images, batch.widths, Decoding("beam+lm", 4, lm, lm_weight=0.0)) == plain
+    fused = model.predict(batch.images, batch.widths, Decoding("beam+lm", 4, lm, lm_weight=2.0))
     assert len(fused) == 3 and all(set(h) <= set(model.charset.chars) for h in fused)
 
 
@@ -95,14 +94,14 @@ def test_autocast_is_finite(name, dtype, rendered_lines):
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     model.eval()
-    model.attach_lm(CharLM(model.charset.chars, hidden=16), 0.5, beam_width=2)
+    fusion = Decoding("beam+lm", 2, CharLM(model.charset.chars, hidden=16), lm_weight=0.5)
     with torch.autocast("cpu", dtype=dtype):
-        for decoder in ("greedy", "beam+lm"):
-            assert len(model.predict(batch.images, batch.widths, decoder)) == 2
+        for decoding in ("greedy", fusion):
+            assert len(model.predict(batch.images, batch.widths, decoding)) == 2
 
 
 def test_train_command_with_every_decoder(tmp_path, capsys):
-    """`ocrbench train` with greedy, beam and beam+lm: the LM is trained once into the (temp) cache, attached,
+    """`ocrbench train` with greedy, beam and beam+lm: the LM is trained once into the (temp) cache, fused,
     and the records carry beam width, LM weight and the LM's held-out perplexity."""
     import json
 

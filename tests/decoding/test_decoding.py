@@ -1,0 +1,44 @@
+"""The ``Decoding`` value: what a row records for each decoder, and the defaults a decoder's name stands for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ocrbench.config import LMConfig
+from ocrbench.decoding import GREEDY, Decoding, as_decoding
+from ocrbench.harness.evaluate import decoding_fields, make_decodings
+from ocrbench.lm import CharLM
+from ocrbench.models import create_model
+
+
+def test_a_name_stands_for_the_default_settings():
+    assert as_decoding("beam") == Decoding("beam", LMConfig().beam_width) and as_decoding(GREEDY) is GREEDY
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        GREEDY.beam_width = 3
+    with pytest.raises(RuntimeError, match="needs a language model"):
+        Decoding("beam+lm").fusion_lm(torch.device("cpu"))
+
+
+def test_the_record_fields_are_those_rows_always_had():
+    """The keys and their order of the reference rows: greedy none, beam its width, beam+lm the fusion too."""
+    lm = CharLM("ab", hidden=8)
+    assert Decoding("greedy", 7).record_fields() == {}
+    assert Decoding("beam", 7).record_fields() == {"beam_width": 7}
+    fields = decoding_fields(Decoding("beam+lm", 7, lm, lm_weight=0.1, lm_bonus=1.0))
+    assert list(fields)[:5] == ["beam_width", "lm_weight", "lm_bonus", "lm_checkpoint", "lm_params"]
+    assert (fields["beam_width"], fields["lm_weight"], fields["lm_bonus"]) == (7, 0.1, 1.0)
+
+
+@pytest.mark.parametrize("name, bonus", [("crnn_tiny", 1.0), ("attention_lm_tiny", 0.0)])
+def test_make_decodings_gives_the_bonus_only_where_the_class_declares_it(name, bonus, monkeypatch):
+    model = create_model(name, input_height=32)
+    lm = CharLM(model.charset.chars, hidden=8)
+    monkeypatch.setattr("ocrbench.lm.get_lm", lambda *args, **kwargs: lm)
+    cfg = LMConfig(beam_width=3, weight=0.25, ctc_bonus=1.0)
+    found = make_decodings(model, ("greedy", "beam", "beam+lm"), cfg)
+    assert found["greedy"].name == "greedy" and found["beam"] == Decoding("beam", 3)
+    assert found["beam+lm"] == Decoding("beam+lm", 3, lm_weight=0.25, lm_bonus=bonus) and found["beam+lm"].lm is lm
+    assert not hasattr(model, "_lm") and "beam_width" not in vars(model)
