@@ -20,12 +20,12 @@ from datetime import datetime, timezone
 from ..config import for_model
 from ..errors import UserError
 from ..records import RUNS_FILE, append_record
+from .identity import job_identity
 from .suite import (
     Executor,
     Job,
     RunOutcome,
     check_writable,
-    job_identity,
     log_outcome,
     run_jobs,
     run_model,

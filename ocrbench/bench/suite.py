@@ -20,7 +20,6 @@ import os
 import sys
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -31,27 +30,34 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash, for_model, to_dict
+from ..config import ModelEntry, SuiteConfig, for_model, to_dict
 from ..data.cache import cache_home
 from ..data.charset import Charset
 from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
 from ..errors import NotDownloaded, UserError
-from ..harness import distributed
 from ..harness.callbacks import Callback
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
 from ..harness.train import TrainingDiverged, resolve_workers, train
-from ..models import create_model, model_task, model_version
+from ..models import create_model, model_task
 from ..records import (
     NOT_DOWNLOADED_FILE,
     RUNS_FILE,
     append_record,
     atomic_write_text,
     environment,
-    read_records,
 )
 from ..records import check_writable as records_check_writable
 from ..runtime import resolve_device
+from .identity import (
+    decoder_hash,
+    expected_rows,
+    job_identity,
+    recorded_rows,
+    run_dir,
+    run_hash,
+    with_seed,
+)
 
 
 @dataclass
@@ -92,49 +98,6 @@ class Job:
 
 # (jobs, resume, progress, log) -> one outcome per job, in the jobs' order
 Executor = Callable[[Sequence[Job], bool, bool, Callable[..., None]], list[RunOutcome]]
-
-
-def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
-    """Identity of one trained model: the model entry, data and recipe, seed included (not the decoders,
-    evaluation sets, suite name or paths: those change no weights). A model's registered version is part of
-    it from 2 on (version 1 runs keep the identity they had before versions existed), and so is the number of
-    data-parallel processes from 2 on: their per-process BatchNorm statistics make a slightly different model,
-    whose rows must not be averaged with, or resumed as, the one-process run's."""
-    cfg = for_model(entry, cfg)
-    version, world = model_version(entry.name), distributed.env_world_size()
-    return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train),
-                       *([{"model_version": version}] if version != 1 else []),
-                       *([{"world_size": world}] if world > 1 else []))
-
-
-# TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
-# so every earlier run keeps its identity (and a run that sets them gets a new one)
-HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False}
-
-
-def train_identity(train: TrainConfig) -> dict:
-    """The recipe fields that identify a run: max_minutes is a safety limit, not part of the configuration
-    (a run it stops is marked truncated)."""
-    fields = to_dict(replace(train, max_minutes=None))
-    return {k: v for k, v in fields.items() if k not in HASH_NEUTRAL_DEFAULTS or v != HASH_NEUTRAL_DEFAULTS[k]}
-
-
-def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
-    """:func:`run_hash` without the seed: the rows of one configuration, whose seeds a leaderboard averages."""
-    return run_hash(entry, replace(cfg, train=replace(cfg.train, seed=0)))
-
-
-def decoder_hash(decoder: str, lm_cfg: LMConfig) -> str:
-    """Identity of a decoder's settings: beam width and LM change the numbers, greedy has none."""
-    return config_hash(decoder, lm_cfg) if decoder.startswith("beam") else ""
-
-
-def run_dir(entry: ModelEntry, cfg: SuiteConfig) -> Path:
-    return Path(cfg.runs_dir) / cfg.name / f"{entry.name}-{run_hash(entry, cfg)}"
-
-
-def with_seed(cfg: SuiteConfig, seed: int) -> SuiteConfig:
-    return replace(cfg, train=replace(cfg.train, seed=seed))
 
 
 def dataset_charset(dataset) -> Charset:
@@ -196,20 +159,6 @@ def disk_full(e: OSError) -> UserError:
     where = f" writing {e.filename}" if e.filename else ""
     return UserError(f"no space left on the device{where}: free some space (or choose another --out / --results) "
                      "and rerun; finished rows are kept and the run resumes")
-
-
-def job_identity(entry: ModelEntry, cfg: SuiteConfig) -> dict:
-    """The fields that say which job a record belongs to and with what recipe; no machine is asked anything
-    (an executor that lost a job writes its failed row with these, on a machine that may not run it)."""
-    return {
-        "run_id": uuid.uuid4().hex[:12], "suite": cfg.name, "model": entry.name, "dataset": cfg.data.name,
-        "split": cfg.eval_split, "train_dataset": cfg.data.name, "config_hash": run_hash(entry, cfg),
-        "config_id": config_id(entry, cfg), "seed": cfg.train.seed, "steps_budget": cfg.train.steps,
-        "precision": cfg.train.precision, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
-        "grad_checkpointing": cfg.train.grad_checkpointing, "compile": cfg.train.compile,
-        "deterministic": cfg.train.deterministic, "model_version": model_version(entry.name),
-        "world_size": distributed.env_world_size(),
-    }
 
 
 def base_record(entry: ModelEntry, cfg: SuiteConfig) -> dict:
@@ -301,19 +250,6 @@ def _val_cer(cfg: SuiteConfig):
         return evaluate(model, val_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
                         precision=cfg.train.precision).cer
     return validate
-
-
-def expected_rows(entry: ModelEntry, cfg: SuiteConfig) -> set[tuple[str, str, str]]:
-    """The (decoder, decoder settings, dataset) rows one job owes: every decoder on the suite's test split
-    and on each evaluation set; a detector owes one row."""
-    if model_task(entry.name) != "recognition":
-        return {("", "", for_model(entry, cfg).data.name)}
-    datasets = (cfg.data.name, *cfg.eval_sets)
-    return {(d, decoder_hash(d, cfg.lm), ds) for d in entry.decoders for ds in datasets}
-
-
-def row_key(record: dict) -> tuple[str, str, str]:
-    return record.get("decoder", ""), record.get("decoder_hash", ""), record.get("dataset", "")
 
 
 def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None,
@@ -419,15 +355,6 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
 # they are finished (a generator may yield each as soon as it is evaluated); ``sink`` takes any other records
 # (profile rows). Other tasks add theirs here.
 TASK_RUNNERS = {"recognition": _train_and_evaluate, "detection": _train_and_evaluate_detector}
-
-
-def recorded_rows(results_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
-    """config_hash -> the (decoder, decoder settings, dataset) rows recorded as ``ok`` in ``results_dir``."""
-    done: dict[str, set] = {}
-    for r in read_records(Path(results_dir) / RUNS_FILE):
-        if r.get("status") == "ok" and "config_hash" in r:
-            done.setdefault(r["config_hash"], set()).add(row_key(r))
-    return done
 
 
 def check_writable(folder: Path) -> None:

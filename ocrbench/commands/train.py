@@ -11,7 +11,8 @@ import sys
 import warnings
 from dataclasses import replace
 
-from ..bench.suite import prepare_model, results_lock, run_dir, run_hash, run_model, skip_missing_eval_sets
+from ..bench.identity import run_dir, run_hash
+from ..bench.suite import prepare_model, results_lock, run_model, skip_missing_eval_sets
 from ..config import ModelEntry, SuiteConfig, TrainConfig, for_model
 from ..errors import UserError
 from ..harness import distributed

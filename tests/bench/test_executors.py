@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from ocrbench.bench.executors import RayExecutor, job_resources, make_executor, run_job_task, task_name
-from ocrbench.bench.suite import Job, plan_suite, run_dir, run_suite, with_seed
+from ocrbench.bench.identity import run_dir, with_seed
+from ocrbench.bench.suite import Job, plan_suite, run_suite
 from ocrbench.cli import main
 from ocrbench.config import ModelEntry, load_suite
 from ocrbench.errors import UserError

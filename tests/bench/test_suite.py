@@ -86,32 +86,8 @@ def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing was trained
 
 
-def test_the_safety_limit_is_not_part_of_the_configuration():
-    from ocrbench.bench.suite import config_id, run_hash
-
-    cfg = load_suite(None, {"train.max_minutes": 5.0})
-    entry = ModelEntry("line_cnn_tiny")
-    other = replace(cfg, train=replace(cfg.train, max_minutes=60.0))
-    assert run_hash(entry, cfg) == run_hash(entry, other) and config_id(entry, cfg) == config_id(entry, other)
-    assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
-
-
-def test_a_new_model_version_is_a_new_identity(monkeypatch):
-    """A model whose code changed what it learns (version raised) gets new run hashes: its old rows are neither
-    resumed nor counted as done. Version 1 leaves the hash as it was before versions existed."""
-    from ocrbench.bench.suite import run_hash, train_identity
-    from ocrbench.config import config_hash
-    from ocrbench.models import _registry as registry
-
-    cfg, entry = load_suite(None), ModelEntry("line_cnn_tiny")
-    before = run_hash(entry, cfg)
-    assert before == config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
-    monkeypatch.setattr(registry._ENTRIES["line_cnn_tiny"], "version", 2)
-    assert run_hash(entry, cfg) != before
-
-
 def test_observers_write_their_files_and_change_no_identity(tmp_path):
-    from ocrbench.bench.suite import run_dir, run_hash
+    from ocrbench.bench.identity import run_dir, run_hash
     from ocrbench.config import ObserveConfig
     from ocrbench.diagnostics.features import FEATURE_HISTORY, FeatureHistory
 
@@ -124,26 +100,3 @@ def test_observers_write_their_files_and_change_no_identity(tmp_path):
     assert FeatureHistory.load(out / FEATURE_HISTORY).steps == [0, 1, 2]
 
 
-def test_the_committed_references_keep_their_identity():
-    """Every committed reference row's config hash is what the shipped suite computes today: a new recipe field
-    (or a changed default) that would orphan the references fails here, not in a user's reproduction table."""
-    from ocrbench.bench.suite import run_hash, with_seed
-    from ocrbench.config import CONFIG_DIR
-
-    for suite in ("quick", "ci"):
-        cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
-        rows = read_records(cfg.reference_path / "runs.jsonl")
-        assert rows
-        for r in rows:
-            entry = next(e for e in cfg.models if e.name == r["model"])
-            assert run_hash(entry, with_seed(cfg, r["seed"])) == r["config_hash"], (suite, r["model"], r["seed"])
-
-
-def test_compile_changes_the_identity_only_when_on(tmp_path):
-    from ocrbench.bench.suite import run_hash
-
-    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
-    compiled = replace(cfg, train=replace(cfg.train, compile=True))
-    assert run_hash(cfg.models[0], compiled) != run_hash(cfg.models[0], cfg)
-    workers = replace(cfg, train=replace(cfg.train, num_workers="auto"))
-    assert run_hash(cfg.models[0], workers) != run_hash(cfg.models[0], cfg)  # "auto" is what the config says

@@ -3,7 +3,7 @@ its reference, and passes when it is not."""
 
 import pytest
 
-from ocrbench.bench.suite import config_id, run_hash
+from ocrbench.bench.identity import config_id, run_hash
 from ocrbench.cli import main
 from ocrbench.config import load_suite
 from ocrbench.datasets import create_dataset

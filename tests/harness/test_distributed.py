@@ -229,7 +229,7 @@ def test_torchrun_with_a_batch_that_does_not_split_stops_before_building_anythin
 def test_the_number_of_processes_is_part_of_the_run_identity(monkeypatch):
     """A data-parallel run differs slightly (per-process BatchNorm): its rows must not be averaged with, or
     resumed as, the one-process run's. One process keeps the identity it always had."""
-    from ocrbench.bench.suite import job_identity, run_hash
+    from ocrbench.bench.identity import job_identity, run_hash
     from ocrbench.config import ModelEntry, load_suite
 
     cfg, entry = load_suite(None), ModelEntry("line_cnn_tiny")
