@@ -22,7 +22,7 @@ import torch
 
 from ocrbench.cli import main
 from ocrbench.data.charset import IAM_CHARS, Charset
-from ocrbench.harness.train import model_meta
+from ocrbench.harness.checkpoint import model_meta
 from ocrbench.models import create_model
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-inputs.md"

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ..config import DataConfig, SuiteConfig, TrainConfig, load_suite, parse_override, resolve_config  # noqa: F401 (commands use it)
 from ..errors import UserError
-from ..harness.train import checkpoint_file
+from ..harness.checkpoint import checkpoint_file
 from ..progress import progress_enabled, set_quiet  # noqa: F401  (re-exported for commands)
 
 

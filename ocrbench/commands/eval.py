@@ -12,8 +12,8 @@ from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
 from ..decoding import Decoding
 from ..errors import UserError
+from ..harness.checkpoint import load_model
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
-from ..harness.train import load_model
 from ..records import environment
 from ..runtime import resolve_device
 from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled

@@ -51,7 +51,7 @@ def find_checkpoint(spec: str, runs: str | Path, task: str) -> Path:
 
 
 def load_for_task(spec: str, runs: str | Path, task: str):
-    from ..harness.train import load_model
+    from ..harness.checkpoint import load_model
 
     path = find_checkpoint(spec, runs, task)
     model = load_model(path)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..datasets import create_dataset
 from ..errors import UserError
-from ..harness.train import load_model
+from ..harness.checkpoint import load_model
 from ..models import create_model
 from .common import add_json, add_overrides, suite_from_args
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +19,12 @@ from ..data.augment import augment_line
 from ..data.samples import LineSample
 from ..errors import UserError
 from ..progress import progress_bar
-from ..records import atomic_write
 from ..runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync, usable_cores
-from . import distributed
+from . import checkpoint, distributed
 from .callbacks import Callback
+from .checkpoint import CHECKPOINT
 from .schedule import one_cycle_factor
 
-CHECKPOINT = "checkpoint.pt"
 # Validation CER targets of the time-to-accuracy figures (DAWNBench-style): the first step and training
 # second at which the validation CER fell to or below each.
 CER_TARGETS = (0.5, 0.2, 0.1, 0.05)
@@ -149,107 +149,6 @@ class TrainResult:
         return out
 
 
-def save_checkpoint(path: Path, model, optimizer, scaler, state: TrainState, config_hash: str,
-                    rank_rng: list[dict] | None = None) -> None:
-    """Atomic (a crash mid-write never leaves a broken checkpoint, nor a temp file). ``rank_rng``: every
-    data-parallel rank's RNG states (:func:`ocrbench.harness.distributed.gather_rng_states`)."""
-    checkpoint = {"meta": model_meta(model), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "scaler": scaler.state_dict() if scaler is not None else None, "state": state.__dict__,
-                  "config_hash": config_hash, "rng": torch.get_rng_state(),
-                  # dropout on a GPU draws from the CUDA generators: without them a resumed run is not exact there
-                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
-    if rank_rng is not None:
-        checkpoint["rank_rng"] = rank_rng
-    atomic_write(path, lambda tmp: save_torch(checkpoint, tmp))
-
-
-def save_torch(obj, path: Path) -> None:
-    """``torch.save`` through a Python file, so that a full disk is the ``OSError`` (ENOSPC) it is: torch's own
-    file writer reports only "unexpected pos", a RuntimeError the suite would record as the model's failure."""
-    try:
-        with open(path, "wb") as f:
-            try:
-                torch.save(obj, f)
-            except RuntimeError as e:
-                if isinstance(e.__context__, OSError):
-                    raise e.__context__ from None
-                raise
-    except OSError as e:
-        e.filename = e.filename or str(path)  # so the user's one line names the file
-        raise
-
-
-def model_meta(model) -> dict:
-    """What is needed to rebuild the model from a checkpoint."""
-    return {"name": model.name, "kwargs": model.create_kwargs, "charset": model.charset.chars}
-
-
-CHECKPOINT_SOURCE = ("checkpoints come from `ocrbench train` or `ocrbench run` "
-                     "(runs/<suite>/<model>-<hash>/checkpoint.pt)")
-
-
-def load_model(path: str | Path):
-    """Rebuild a trained model from a checkpoint written by :func:`train`; a clear error for a foreign
-    ``.pt`` (a bare state_dict, a list)."""
-    from ..data.charset import Charset
-    from ..models import create_model
-
-    ckpt = load_checkpoint(Path(path))
-    meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
-    if not (isinstance(meta, dict) and {"name", "kwargs", "charset"} <= meta.keys()
-            and isinstance(ckpt.get("model"), dict)):
-        raise UserError(f"{path} is not an ocrbench checkpoint (no 'meta' with the model's name, arguments "
-                        f"and charset, or no 'model' weights); {CHECKPOINT_SOURCE}")
-    try:
-        model = create_model(meta["name"], Charset(meta["charset"]), **meta["kwargs"])
-    except TypeError as e:  # arguments of another version of the model
-        raise UserError(f"{path}: its arguments do not fit {meta['name']} ({e}); {CHECKPOINT_MISMATCH}") from None
-    problem = weights_problem(model.state_dict(), ckpt["model"])
-    if problem:
-        raise UserError(f"{path}: its weights do not fit {meta['name']} ({problem}); {CHECKPOINT_MISMATCH}")
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
-
-
-CHECKPOINT_MISMATCH = ("it was written for another architecture or model version: retrain it, or evaluate it with "
-                       "the ocrbench version that wrote it")
-
-
-def weights_problem(expected: dict, weights: dict) -> str | None:
-    """What keeps ``weights`` from loading into a model whose state_dict is ``expected`` (a short phrase), or None."""
-    missing = [k for k in expected if k not in weights]
-    unexpected = [k for k in weights if k not in expected]
-    shapes = [k for k in expected if k in weights and getattr(weights[k], "shape", None) != expected[k].shape]
-    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
-             ((missing, "missing"), (unexpected, "unexpected"), (shapes, "of another shape")) if keys]
-    return "; ".join(parts) or None
-
-
-def checkpoint_file(path: str | Path) -> Path:
-    """``path`` itself, or the checkpoint.pt of the run folder ``path`` names."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / CHECKPOINT_NAME).is_file():
-            raise UserError(f"{path} is a folder without a {CHECKPOINT_NAME}: pass a checkpoint file or a run "
-                            "folder of `ocrbench train`/`run`")
-        return path / CHECKPOINT_NAME
-    return path
-
-
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def load_checkpoint(path: Path) -> dict:
-    path = checkpoint_file(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file
-        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); delete it to train that "
-                        "model afresh (other finished results are kept)") from None
-
-
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on biases and norm parameters (1-D tensors), as in timm's param_groups_weight_decay.
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
@@ -276,7 +175,41 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     and only rank 0 validates, runs ``callbacks``, shows progress and writes checkpoints; all ranks resume
     from the same checkpoint. BatchNorm statistics are per rank (rank 0's are saved).
     """
-    out_dir = Path(out_dir)
+    run = _setup(model, cfg, Path(out_dir), config_hash, resume, progress, validate, callbacks)
+    if run.state.finished:
+        return _result(run.state, cfg, run.start_step)
+    _start(run, train_set)
+    _loop(run)
+    return _finish(run)
+
+
+@dataclass
+class _Run:
+    """One training run in progress: what :func:`_setup` and :func:`_start` hand the loop and the finish."""
+
+    model: torch.nn.Module
+    cfg: TrainConfig
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    state: TrainState
+    ckpt_path: Path
+    config_hash: str
+    rank: int
+    world: int
+    progress: bool
+    validate: Callable[[], float] | None
+    callbacks: Sequence[Callback]
+    start_step: int = 0
+    batches: Iterator | None = None
+    loss_fn: Callable | None = None
+    bar: Any = None
+
+
+def _setup(model, cfg: TrainConfig, out_dir: Path, config_hash: str, resume: bool, progress: bool,
+           validate: Callable[[], float] | None, callbacks: Sequence[Callback]) -> _Run:
+    """Device, precision and determinism, the model on the device, optimizer and scaler, then the checkpoint's
+    state and RNG (with ``resume``) or a fresh dropout stream from the seed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rank, world = distributed.rank(), distributed.world_size()
     if rank:  # one writer and one observer: rank 0
@@ -288,70 +221,107 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     model.set_grad_checkpointing(cfg.grad_checkpointing)
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-    state = TrainState(total_steps=cfg.steps)
-    ckpt_path = out_dir / CHECKPOINT
-    if resume and ckpt_path.exists():
-        state = _restore(ckpt_path, model, optimizer, scaler, config_hash, _dropout_seed(cfg.seed, rank))
+    run = _Run(model, cfg, device, optimizer, scaler, TrainState(total_steps=cfg.steps), out_dir / CHECKPOINT,
+               config_hash, rank, world, progress, validate, callbacks)
+    if resume and run.ckpt_path.exists():
+        saved = checkpoint.restore(run.ckpt_path, model, optimizer, scaler, config_hash, _dropout_seed(cfg.seed, rank))
+        run.state = TrainState(**saved)
     else:  # the dropout stream starts from the seed, whatever ran before in this process
         torch.manual_seed(_dropout_seed(cfg.seed, rank))
-    start_step = state.step
-    if state.finished:
-        return _result(state, cfg, start_step)
+    run.start_step = run.state.step
+    return run
 
-    workers = resolve_workers(cfg.num_workers, device)
+
+def _start(run: _Run, train_set: Dataset) -> None:
+    """The batches (a DataLoader in the fixed order, from the run's step), the callbacks' start, the progress
+    bar and the loss function."""
+    model, cfg, state = run.model, run.cfg, run.state
+    workers = resolve_workers(cfg.num_workers, run.device)
     loader = DataLoader(_training_view(model, train_set, cfg),
-                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step, rank, world),
+                        batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step, run.rank,
+                                                 run.world),
                         collate_fn=_collate_fn(model), num_workers=workers, persistent_workers=workers > 0,
-                        pin_memory=device.type == "cuda",
+                        pin_memory=run.device.type == "cuda",
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
                         # dropout stream of a resumed run
                         generator=torch.Generator().manual_seed(cfg.seed))
-    for cb in callbacks:
+    for cb in run.callbacks:
         cb.on_train_begin(model, state)
-    bar = progress_bar(total=state.total_steps, progress=progress, initial=state.step, dynamic_ncols=True,
-                       desc=f"train {model.name}")
-    batches = iter(loader)
-    loss_fn = _loss_function(model, cfg, world)
+    run.bar = progress_bar(total=state.total_steps, progress=run.progress, initial=state.step, dynamic_ncols=True,
+                           desc=f"train {model.name}")
+    run.batches = iter(loader)
+    run.loss_fn = _loss_function(model, cfg, run.world)
+
+
+def _loop(run: _Run) -> None:
+    """Optimizer steps until the budget, or until the max_minutes safety limit stops the run (truncated)."""
+    state = run.state
     while state.step < state.total_steps:
-        t0 = time.perf_counter()
-        batch = next(batches).to(device, non_blocking=True)
-        state.data_wait += time.perf_counter() - t0
-        # with several ranks the finiteness check waits for agree(): a rank raising alone would leave the
-        # others blocked in their gradient all-reduce until torchrun tears the group down, with no record
-        loss = _train_step(model, loss_fn, batch, optimizer, scaler, cfg, state, device, check_finite=world == 1)
-        sync(device)
-        state.elapsed += time.perf_counter() - t0
-        state.step += 1
-        stop = bool(cfg.max_minutes) and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps
-        loss, stop = distributed.agree(loss, stop)  # the same loss and stop on every rank; no-op in one process
-        if not math.isfinite(loss):  # every rank raises together; rank 0's suite records the failure
-            raise TrainingDiverged(_diverged_message(loss, state.step - 1, cfg) + f" (mean over {world} processes)")
-        lr = optimizer.param_groups[0]["lr"]
-        if state.step % HISTORY_EVERY == 0 or state.step == state.total_steps:
-            state.history.append((state.step, round(loss, 5), float(f"{lr:.4g}")))
-        for cb in callbacks:
-            cb.on_step(model, state, loss, lr)
-        if validate is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
-            _validate(model, validate, state, callbacks)
+        loss, stop = _timed_step(run)
+        lr = run.optimizer.param_groups[0]["lr"]
+        _observe(run, loss, lr)
         if stop:
             state.truncated = True  # the max_minutes safety limit: the run is kept, marked, and never ranked
             break
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}",
-                        lines_s=f"{(state.step - start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
-        if state.step % cfg.checkpoint_every == 0:
-            rank_rng = distributed.gather_rng_states()  # a collective: every rank, before rank 0 writes
-            if rank == 0:
-                save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash, rank_rng)
-    bar.close()
-    if validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
-        _validate(model, validate, state, callbacks)
+        _report_and_checkpoint(run, loss, lr)
+    run.bar.close()
+
+
+def _timed_step(run: _Run) -> tuple[float, bool]:
+    """One optimizer step, timed with its batch's loading; the loss and the stop decision every rank agrees on."""
+    cfg, state, world = run.cfg, run.state, run.world
+    t0 = time.perf_counter()
+    batch = next(run.batches).to(run.device, non_blocking=True)
+    state.data_wait += time.perf_counter() - t0
+    # with several ranks the finiteness check waits for agree(): a rank raising alone would leave the
+    # others blocked in their gradient all-reduce until torchrun tears the group down, with no record
+    loss = _train_step(run.model, run.loss_fn, batch, run.optimizer, run.scaler, cfg, state, run.device,
+                       check_finite=world == 1)
+    sync(run.device)
+    state.elapsed += time.perf_counter() - t0
+    state.step += 1
+    stop = bool(cfg.max_minutes) and state.elapsed >= cfg.max_minutes * 60 and state.step < state.total_steps
+    loss, stop = distributed.agree(loss, stop)  # the same loss and stop on every rank; no-op in one process
+    if not math.isfinite(loss):  # every rank raises together; rank 0's suite records the failure
+        raise TrainingDiverged(_diverged_message(loss, state.step - 1, cfg) + f" (mean over {world} processes)")
+    return loss, stop
+
+
+def _observe(run: _Run, loss: float, lr: float) -> None:
+    """The training curve, the callbacks and, every ``eval_every`` steps, a validation: outside the timed step."""
+    state = run.state
+    if state.step % HISTORY_EVERY == 0 or state.step == state.total_steps:
+        state.history.append((state.step, round(loss, 5), float(f"{lr:.4g}")))
+    for cb in run.callbacks:
+        cb.on_step(run.model, state, loss, lr)
+    if run.validate is not None and run.cfg.eval_every and state.step % run.cfg.eval_every == 0:
+        _validate(run.model, run.validate, state, run.callbacks)
+
+
+def _report_and_checkpoint(run: _Run, loss: float, lr: float) -> None:
+    """The progress bar, and a checkpoint every ``checkpoint_every`` steps (every rank's RNG, rank 0 writes)."""
+    state, cfg = run.state, run.cfg
+    run.bar.update(1)
+    run.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}",
+                        lines_s=f"{(state.step - run.start_step) * cfg.batch_size / max(state.elapsed, 1e-9):.1f}")
+    if state.step % cfg.checkpoint_every == 0:
+        rank_rng = distributed.gather_rng_states()  # a collective: every rank, before rank 0 writes
+        if run.rank == 0:
+            checkpoint.save_checkpoint(run.ckpt_path, run.model, run.optimizer, run.scaler, state, run.config_hash,
+                                       rank_rng)
+
+
+def _finish(run: _Run) -> TrainResult:
+    """The last validation (unless the last step had one), the finished checkpoint, the callbacks' end."""
+    state = run.state
+    if run.validate is not None and (not state.val_curve or state.val_curve[-1][0] != state.step):
+        _validate(run.model, run.validate, state, run.callbacks)
     state.finished = True
-    if rank == 0:
-        save_checkpoint(ckpt_path, model, optimizer, scaler, state, config_hash)
-    for cb in callbacks:
-        cb.on_train_end(model, state)
-    return _result(state, cfg, start_step)
+    if run.rank == 0:
+        checkpoint.save_checkpoint(run.ckpt_path, run.model, run.optimizer, run.scaler, state, run.config_hash)
+    for cb in run.callbacks:
+        cb.on_train_end(run.model, state)
+    return _result(state, run.cfg, run.start_step)
 
 
 def _dropout_seed(seed: int, rank: int) -> int:
@@ -421,34 +391,6 @@ def optimizer_step(model, loss: torch.Tensor, optimizer, scaler, grad_clip: floa
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-
-
-def _restore(path: Path, model, optimizer, scaler, config_hash: str, rank_seed: int | None = None) -> TrainState:
-    ckpt = load_checkpoint(path)
-    if config_hash and ckpt.get("config_hash") and ckpt["config_hash"] != config_hash:
-        raise UserError(f"{path} was written under a different configuration (hash {ckpt['config_hash']}, "
-                        f"now {config_hash}); remove it or use another --out to start afresh")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if scaler is not None and ckpt.get("scaler"):
-        scaler.load_state_dict(ckpt["scaler"])
-    torch.set_rng_state(ckpt["rng"])
-    if ckpt.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-    if distributed.world_size() > 1:
-        _restore_rank_rng(ckpt.get("rank_rng"), rank_seed)
-    return TrainState(**ckpt["state"])
-
-
-def _restore_rank_rng(states: list[dict] | None, rank_seed: int | None) -> None:
-    """This rank's dropout stream from a data-parallel checkpoint. A checkpoint of another world size (or of
-    a one-process run) has none for this rank: ranks > 0 then start a fresh stream from ``rank_seed`` rather
-    than copy rank 0's (the run goes on correctly, but is no longer bit-exact with an uninterrupted one)."""
-    rank, world = distributed.rank(), distributed.world_size()
-    if states is not None and len(states) == world:
-        distributed.set_rng_state(states[rank])
-    elif rank > 0 and rank_seed is not None:
-        torch.manual_seed(rank_seed)
 
 
 def _last_loss(state: TrainState) -> float:

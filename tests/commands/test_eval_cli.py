@@ -8,7 +8,7 @@ import torch
 
 from ocrbench.cli import main
 from ocrbench.data.charset import IAM_CHARS, Charset
-from ocrbench.harness.train import model_meta
+from ocrbench.harness.checkpoint import model_meta
 from ocrbench.lm import CharLM, save_lm
 from ocrbench.models import create_model
 from ocrbench.progress import progress_enabled, set_quiet

@@ -25,8 +25,8 @@ from ocrbench.diagnostics.error_analysis import (
     secondary_cers,
     worst_lines,
 )
+from ocrbench.harness.checkpoint import model_meta
 from ocrbench.harness.metrics import cer
-from ocrbench.harness.train import model_meta
 from ocrbench.models import create_model
 
 # (reference, hypothesis): one substitution o->i; one insertion r; one deletion l; k->s, e->i and an inserted g

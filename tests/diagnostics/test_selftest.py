@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from torch.utils.checkpoint import checkpoint
 
 import ocrbench.diagnostics.selftest as st
-import ocrbench.harness.train as train_mod
+import ocrbench.harness.checkpoint as checkpoint_mod
 import ocrbench.models._blocks as blocks
 from ocrbench.cli import main
 from ocrbench.diagnostics.selftest import FAIL, PASS, SKIP, WARN, CheckResult, PlannedCheck
@@ -194,14 +194,14 @@ def test_dropout_disabled_is_eval_mode_dropout_only():
 
 # ---- 3. resume -----------------------------------------------------------------------------------------------
 def test_resume_fails_when_the_rng_state_is_not_restored(monkeypatch):
-    real = train_mod._restore
+    real = checkpoint_mod.restore
 
     def forgetful(*args, **kwargs):
         state = real(*args, **kwargs)
         torch.manual_seed(12345)  # as if the checkpoint had no RNG state: dropout and augmentation move
         return state
 
-    monkeypatch.setattr(train_mod, "_restore", forgetful)
+    monkeypatch.setattr(checkpoint_mod, "restore", forgetful)
     result = st.check_resume(CPU)
     assert result.status == FAIL and "not bit-exact" in result.detail
     assert result.measured["resumed"]["tensors_differing"] > 0

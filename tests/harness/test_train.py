@@ -3,7 +3,8 @@ import torch
 
 from ocrbench.config import TrainConfig
 from ocrbench.harness import train as train_mod
-from ocrbench.harness.train import BatchOrder, TrainingDiverged, load_model, one_cycle_factor, train
+from ocrbench.harness.checkpoint import load_model
+from ocrbench.harness.train import BatchOrder, TrainingDiverged, one_cycle_factor, train
 from ocrbench.models import create_model
 
 HEIGHT = 32

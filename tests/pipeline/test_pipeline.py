@@ -15,7 +15,7 @@ from ocrbench.cli import main
 from ocrbench.config import DataConfig
 from ocrbench.datasets import create_dataset
 from ocrbench.errors import DataError
-from ocrbench.harness.train import model_meta
+from ocrbench.harness.checkpoint import model_meta
 from ocrbench.models import create_model
 from ocrbench.models._detection import PageSample
 from ocrbench.pipeline import (
