@@ -45,7 +45,7 @@ MOVED = {
     'ocrbench.models.seq2seq': 'ocrbench.models._seq2seq',
     'ocrbench.plots': 'ocrbench.report.plots',
     'ocrbench.profile.sweep': 'ocrbench.profile.batch_sweep',
-    'ocrbench.schedule': 'ocrbench.harness.schedule',
+    'ocrbench.schedule': 'ocrbench.lm.schedule',
     'ocrbench.selftest': 'ocrbench.diagnostics.selftest',
     'ocrbench.stats': 'ocrbench.report.stats',
     'ocrbench.suite': 'ocrbench.bench.suite',

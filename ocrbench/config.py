@@ -1,7 +1,9 @@
 """Typed configuration: code defaults → YAML file → CLI overrides → frozen dataclasses.
 
-Every default lives here once. Unknown or mistyped fields are errors that name the field and list the
-valid ones. The resolved configuration is saved beside results and hashed into every record.
+Every default of a configuration field lives here once (``data.options`` and a model's ``kwargs`` are the
+exception by design: each dataset or model defaults its own, beside its code). Unknown or mistyped fields are
+errors that name the field and list the valid ones. The resolved configuration is saved beside results and
+hashed into every record.
 """
 
 from __future__ import annotations

@@ -30,10 +30,11 @@ import torch
 from .errors import UserError
 
 RUNS_FILE = "runs.jsonl"
+PROFILES_FILE = "profiles.jsonl"  # one row per profiled model (ocrbench.profile), beside the runs
 # {evaluation set: the command that downloads it}: the sets a suite's last run skipped (ocrbench.bench.suite), shown by
 # the leaderboard where their column would be
 NOT_DOWNLOADED_FILE = "not_downloaded.json"
-# The keys every record has, so readers may index them: run records (suite.py ``_base_record``, ok or failed)
+# The keys every record has, so readers may index them: run records (``bench.suite.base_record``, ok or failed)
 # and profile rows (``kind: "profile"``, ocrbench/profile/runner.py, ok, n/a or error) name their model and
 # status; a run record also names the dataset and split it was scored on (the leaderboard's keys).
 RECORD_KEYS = ("model", "status")

@@ -6,6 +6,8 @@ arrow points one way (the README's "Architecture" section): a function-level imp
 only delays it, so the strict test counts those too. The one exception is a function-level import of one of our
 modules that needs an optional third-party dependency (:data:`OPTIONAL_DEPENDENCIES`) at import time: it is
 lazy so that the rest works without the extra. Imports under ``if TYPE_CHECKING:`` never run and are ignored.
+No cycle is not enough: :data:`NEVER_IMPORTS` lists, layer by layer, what each one never imports (a model never
+imports a dataset, the harness never imports a suite, profiling never imports a report).
 """
 
 from __future__ import annotations
@@ -249,9 +251,59 @@ def test_no_import_cycles_counting_function_level_imports():
                        "register instead of listing):\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
-def test_data_never_imports_datasets():
-    """data/ is the mechanism (registry, cache, integrity); the datasets register into it, never the reverse."""
-    strict = import_graph(strict=True)
-    upward = {m: sorted(t for t in targets if t.startswith("ocrbench.datasets"))
-              for m, targets in strict.items() if m.startswith("ocrbench.data.") or m == "ocrbench.data"}
-    assert not {m: t for m, t in upward.items() if t}
+# ---- the arrows of the architecture (README "Architecture") ----
+
+GROUND_FLOOR = {"ocrbench", "_deprecated", "_plugins", "config", "errors", "progress", "records", "runtime"}
+UPPER = {"harness", "bench", "profile", "diagnostics", "pipeline", "report", "commands", "cli", "__main__"}
+# layer -> the layers it never imports (function-level imports included), and why
+NEVER_IMPORTS = {
+    "ground floor": ({"data", "datasets", "models", "decoding", "lm"} | UPPER,
+                     "every layer may use the ground floor, so it uses none of them"),
+    "data": ({"datasets", "models", "decoding", "lm"} | UPPER,
+             "data/ is the mechanism (samples, registry, cache, integrity); the datasets register into it"),
+    "datasets": ({"models", "decoding", "lm"} | UPPER, "a dataset yields samples; it knows no model"),
+    "models": ({"datasets", "lm"} | UPPER,
+               "a model sees samples and batches (data/), never a dataset; decoding is a value, so no LM either"),
+    "decoding": ({"datasets", "models", "lm"} | UPPER, "decoding reads the model's output; the LM is duck-typed"),
+    "lm": ({"models", "decoding"} | UPPER, "the character LM is trained and loaded below the harness"),
+    "harness": (UPPER - {"harness"}, "the harness is one run's recipe; suites, measurements and reports use it"),
+    "profile": ({"bench", "report", "commands", "cli", "__main__"},
+                "measurement writes rows (records.py); the reports read them"),
+    "diagnostics": ({"bench", "report", "commands", "cli", "__main__"}, "diagnostics use the harness, not suites"),
+    "pipeline": ({"bench", "report", "commands", "cli", "__main__"}, "the page pipeline uses the harness only"),
+    "bench": ({"report", "commands", "cli", "__main__"}, "suites write records; the reports read them"),
+    "report": ((UPPER | {"data", "datasets", "models", "decoding", "lm"}) - {"report"},
+               "a report reads records, so it works without torch models or data"),
+}
+
+
+def layer(module: str) -> str:
+    """``ocrbench.models.crnn`` -> ``models``; the loose modules at the top are the ground floor."""
+    name = module.split(".")[1] if "." in module else module
+    return "ground floor" if name in GROUND_FLOOR else name
+
+
+def test_every_layer_is_in_the_arrow_table():
+    layers = {layer(m) for m in module_files()}
+    assert layers - set(NEVER_IMPORTS) == {"commands", "cli", "__main__"}  # the top imports everything, thinly
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every edge of ``graph`` against :data:`NEVER_IMPORTS`, as ``importer -> imported  (why)``."""
+    return sorted(f"{m} -> {t}  ({NEVER_IMPORTS[layer(m)][1]})" for m, targets in graph.items()
+                  if layer(m) in NEVER_IMPORTS for t in targets if layer(t) in NEVER_IMPORTS[layer(m)][0])
+
+
+def test_upward_imports_on_a_known_graph():
+    graph = {"ocrbench.models.crnn": {"ocrbench.data.samples", "ocrbench.datasets.synth_pages"},
+             "ocrbench.harness.train": {"ocrbench.models", "ocrbench.bench.suite"},
+             "ocrbench.profile.runner": {"ocrbench.harness.train", "ocrbench.report.leaderboard"},
+             "ocrbench.records": {"ocrbench.errors"}, "ocrbench.commands.run": {"ocrbench.report"}}
+    assert [e.split("  (")[0] for e in upward_imports(graph)] == [
+        "ocrbench.harness.train -> ocrbench.bench.suite", "ocrbench.models.crnn -> ocrbench.datasets.synth_pages",
+        "ocrbench.profile.runner -> ocrbench.report.leaderboard"]
+
+
+def test_no_layer_imports_one_above_it():
+    upward = upward_imports(import_graph(strict=True))
+    assert not upward, "imports against the architecture (move the shared code down a layer):\n" + "\n".join(upward)

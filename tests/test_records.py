@@ -15,7 +15,7 @@ from ocrbench.records import (
 
 
 def run_record(i=0, status="ok", **kw):
-    """The keys a run record always has (suite.py ``_base_record``), and a score."""
+    """The keys a run record always has (``bench.suite.base_record``), and a score."""
     return {"model": "crnn", "status": status, "dataset": "synth-lines", "split": "test", "decoder": "greedy",
             "config_hash": "abc", "i": i, "cer": 0.1 * i, **kw}
 

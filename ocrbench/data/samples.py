@@ -1,8 +1,10 @@
-"""What every line dataset yields and how samples become padded batches.
+"""What every dataset yields and how samples become padded batches: lines (recognizers) and pages (detectors).
 
-Image convention, everywhere in ocrbench: a line is a ``uint8`` array of shape ``(height, width)`` with
-**ink bright (255) on a dark background (0)**, so zero padding is blank paper. Batches are ``float32`` in
-[0, 1], shape ``(B, 1, H, W_max)``, padded on the right with zeros, with the true widths alongside.
+Image convention, everywhere in ocrbench: a line or a page is a ``uint8`` array of shape ``(height, width)`` with
+**ink bright (255) on a dark background (0)**, so zero padding is blank paper. Line batches are ``float32`` in
+[0, 1], shape ``(B, 1, H, W_max)``, padded on the right with zeros, with the true widths alongside; page batches
+are padded right and bottom, with each page's size and scale alongside. The types live here, below both the
+datasets that make them and the models that read them, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -131,3 +133,63 @@ class LineCollator:
             target_lengths=torch.tensor([len(e) for e in encoded], dtype=torch.long),
             texts=[s.text for s in samples],
         )
+
+
+# ---- pages (text-line detection) ---------------------------------------------------------------------------
+@dataclass
+class PageSample:
+    """One page: ``image`` uint8 (H, W) with ink bright (255) on a dark background, like line images;
+    ``boxes`` float32 (N, 4) line boxes ``x0, y0, x1, y1`` in image pixels; ``texts`` the N transcriptions
+    (reading order: top to bottom)."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    texts: list[str]
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        if len(self.texts) != len(self.boxes):
+            raise ValueError(f"page has {len(self.boxes)} boxes but {len(self.texts)} texts")
+
+    @property
+    def text(self) -> str:
+        """A one-line caption (contact sheets): the number of lines and the first line."""
+        first = self.texts[0] if self.texts else ""
+        return f"{len(self.texts)} lines: {first[:40]}{'...' if len(first) > 40 or len(self.texts) > 1 else ''}"
+
+
+@dataclass
+class PageBatch:
+    images: torch.Tensor  # float32 (B, 1, H_max, W_max) in [0, 1], ink high, zero padded right and bottom
+    boxes: list[torch.Tensor]  # per page float32 (N_i, 4) x0, y0, x1, y1 in batch pixels
+    sizes: torch.Tensor  # int64 (B, 2): (height, width) of each page before padding
+    scales: torch.Tensor  # float32 (B,): batch pixels per sample pixel
+    texts: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> PageBatch:
+        move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return PageBatch(move(self.images), [move(b) for b in self.boxes], move(self.sizes), move(self.scales),
+                         self.texts)
+
+    def pin_memory(self) -> PageBatch:
+        """Page-locked copies, so that ``to(device, non_blocking=True)`` is asynchronous (DataLoader with
+        ``pin_memory=True`` calls this)."""
+        return PageBatch(self.images.pin_memory(), [b.pin_memory() for b in self.boxes], self.sizes.pin_memory(),
+                         self.scales.pin_memory(), self.texts)
+
+
+def resize_page(image: np.ndarray, boxes: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Scale a page (and its boxes) so that its longer side is ``long_side`` pixels; returns the scale too."""
+    h, w = image.shape
+    scale = long_side / max(h, w)
+    if abs(scale - 1) < 1e-6:
+        return image, boxes, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # BOX (area averaging) when shrinking keeps thin strokes of big scans; bilinear when enlarging.
+    resample = Image.BOX if scale < 1 else Image.BILINEAR
+    resized = np.asarray(Image.fromarray(image).resize(size, resample))
+    return resized, np.asarray(boxes, dtype=np.float32) * np.float32(scale), scale

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..data import integrity
+from ..data.cache import cache_base
 from ..data.charset import IAM_CHARS, Charset
 from ..data.images import read_gray
 from ..data.registry import register_check, register_dataset
@@ -201,7 +202,7 @@ def load_torchvision(root: str | Path, name: str = "EMNIST", split: str = "bycla
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     root = Path(root)
-    cache = Path(cache) if cache else integrity.cache_base(DataConfig())
+    cache = Path(cache) if cache else cache_base(DataConfig())
     if name == "EMNIST":
         if download:
             try:
@@ -285,7 +286,7 @@ class EmnistChars(Dataset):
     character. Useful to check a model's glyph recognition apart from segmentation."""
 
     def __init__(self, split: str, cfg: DataConfig):
-        cache = integrity.cache_base(cfg)
+        cache = cache_base(cfg)
         self.pool = split_pool(resolve_root(cfg, "emnist"), split, bool(cfg.options.get("download")), cache)
         # Every text is one of the pool's classes, so the OOV policy never applies (and "replace" would need
         # a replacement character the glyphs do not have).

@@ -38,6 +38,7 @@ from PIL import Image
 
 from ..config import DataConfig
 from ..data import integrity
+from ..data.cache import CachedLines, cache_base
 from ..data.charset import Charset
 from ..data.registry import register_check, register_dataset, resolve_options
 from ..errors import UserError
@@ -146,7 +147,7 @@ def render_line(rng: np.random.Generator, text: str, pool: emnist.GlyphPool, box
 
 
 # ---- the dataset ------------------------------------------------------------------------------------------
-class EmnistLines(integrity.CachedLines):
+class EmnistLines(CachedLines):
     """Split ``split`` of emnist-lines: ``cfg.size_of(split)`` lines of height ``cfg.height``."""
 
     def __init__(self, split: str, cfg: DataConfig):
@@ -154,7 +155,7 @@ class EmnistLines(integrity.CachedLines):
             raise UserError(f"emnist-lines has splits train, val, test; got {split!r}")
         self.split, self.options = split, parse_options(cfg.options)
         root = emnist.resolve_root(cfg, "emnist-lines")
-        self.pool = emnist.split_pool(root, split, bool(self.options["download"]), integrity.cache_base(cfg))
+        self.pool = emnist.split_pool(root, split, bool(self.options["download"]), cache_base(cfg))
         # Texts only ever hold the pool's characters, so the OOV policy never applies.
         self.charset = Charset(" " + self.pool.chars)  # pool.chars is in IAM order, where space comes first
         self.size = cfg.size_of(split)

@@ -50,6 +50,7 @@ from typing import Any
 
 from ..config import DataConfig
 from ..data import integrity
+from ..data.cache import CachedLines
 from ..data.charset import Charset, CharsetError
 from ..data.download import require_dataset
 from ..data.images import read_gray, scan_to_ink
@@ -256,7 +257,7 @@ def resolve_root(cfg: DataConfig) -> Path:
     return root
 
 
-class IamLines(integrity.CachedLines):
+class IamLines(CachedLines):
     """Split ``split`` of IAM at line or paragraph level (see the module docstring)."""
 
     def __init__(self, split: str, cfg: DataConfig):

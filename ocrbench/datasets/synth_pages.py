@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 from ..config import DataConfig
 from ..data.cache import cache_home, generate_split, load_or_generate, pool_size
 from ..data.registry import register_dataset, resolve_options
+from ..data.samples import PageSample
 from ..errors import UserError
 from . import synth_lines as sl
 
@@ -51,29 +52,6 @@ MIN_HEIGHT = 128  # below this a line would be a few pixels high
 PARALLEL_MIN_SIZE = 400  # pages; below this, starting worker processes costs more than it saves
 INK_THRESHOLD = 0.2  # a pixel belongs to a line's box when brighter than this fraction of the line's peak
 WIDE_GAP = 0.3  # share of lines with one or two wide word gaps (1-3 x-heights), as real letters have
-
-
-@dataclass
-class PageSample:
-    """One page: ``image`` uint8 (H, W) with ink bright (255) on a dark background, like line images;
-    ``boxes`` float32 (N, 4) line boxes ``x0, y0, x1, y1`` in image pixels; ``texts`` the N transcriptions
-    (reading order: top to bottom)."""
-
-    image: np.ndarray
-    boxes: np.ndarray
-    texts: list[str]
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
-        if len(self.texts) != len(self.boxes):
-            raise ValueError(f"page has {len(self.boxes)} boxes but {len(self.texts)} texts")
-
-    @property
-    def text(self) -> str:
-        """A one-line caption (contact sheets): the number of lines and the first line."""
-        first = self.texts[0] if self.texts else ""
-        return f"{len(self.texts)} lines: {first[:40]}{'...' if len(first) > 40 or len(self.texts) > 1 else ''}"
 
 
 # ---- options and seeds ------------------------------------------------------------------------------------

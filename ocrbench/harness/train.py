@@ -18,12 +18,12 @@ from ..config import TrainConfig
 from ..data.augment import augment_line
 from ..data.samples import LineSample
 from ..errors import UserError
+from ..lm.schedule import one_cycle_factor
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_deterministic, set_matmul_precision, sync, usable_cores
 from . import checkpoint, distributed
 from .callbacks import Callback
 from .checkpoint import CHECKPOINT
-from .schedule import one_cycle_factor
 
 # Validation CER targets of the time-to-accuracy figures (DAWNBench-style): the first step and training
 # second at which the validation CER fell to or below each.

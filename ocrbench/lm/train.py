@@ -19,10 +19,10 @@ from ..data.cache import cache_home
 from ..data.integrity import file_hash
 from ..datasets._build_assets import HELD_OUT_SOURCE, split_corpus
 from ..errors import UserError
-from ..harness.schedule import one_cycle_factor
 from ..records import atomic_write
 from ..runtime import resolve_device
 from .model import CharLM
+from .schedule import one_cycle_factor
 from .text import TRAIN_CORPUS, LineSampler, corpus_path, load_sentences, record_key, wrap_lines
 
 HELD_OUT = (split_corpus("test"), HELD_OUT_SOURCE)  # scored after training and stored with the checkpoint

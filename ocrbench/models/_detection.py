@@ -12,59 +12,24 @@ A detector has ``task = "detection"`` and:
   y1`` in the pixels of ``images`` and ``scores`` float (N,) in [0, 1], highest first;
 - ``forward(images)``: the raw prediction grid (what ``flops_passes`` counts and ``forward_features`` runs).
 
-A detector reads no charset; it keeps the one it is built with only because checkpoints store one.
+A detector reads no charset; it keeps the one it is built with only because checkpoints store one. The page
+types (:class:`PageSample`, :class:`PageBatch`, :func:`resize_page`) are defined in :mod:`ocrbench.data.samples`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..data.charset import Charset
-from ..datasets.synth_pages import PageSample
+from ..data.samples import PageBatch, PageSample, resize_page
 from ._base import FlopsPasses, ModelInfo, OCRModel
 
+# The page types live in data/samples.py; named here too because a detector (ours or a plugin's) takes them
+# with its base class.
 __all__ = ["Detector", "PageBatch", "PageSample", "resize_page"]
-
-
-@dataclass
-class PageBatch:
-    images: torch.Tensor  # float32 (B, 1, H_max, W_max) in [0, 1], ink high, zero padded right and bottom
-    boxes: list[torch.Tensor]  # per page float32 (N_i, 4) x0, y0, x1, y1 in batch pixels
-    sizes: torch.Tensor  # int64 (B, 2): (height, width) of each page before padding
-    scales: torch.Tensor  # float32 (B,): batch pixels per sample pixel
-    texts: list[list[str]]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> PageBatch:
-        move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return PageBatch(move(self.images), [move(b) for b in self.boxes], move(self.sizes), move(self.scales),
-                         self.texts)
-
-    def pin_memory(self) -> PageBatch:
-        """Page-locked copies, so that ``to(device, non_blocking=True)`` is asynchronous (DataLoader with
-        ``pin_memory=True`` calls this)."""
-        return PageBatch(self.images.pin_memory(), [b.pin_memory() for b in self.boxes], self.sizes.pin_memory(),
-                         self.scales.pin_memory(), self.texts)
-
-
-def resize_page(image: np.ndarray, boxes: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Scale a page (and its boxes) so that its longer side is ``long_side`` pixels; returns the scale too."""
-    h, w = image.shape
-    scale = long_side / max(h, w)
-    if abs(scale - 1) < 1e-6:
-        return image, boxes, 1.0
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    # BOX (area averaging) when shrinking keeps thin strokes of big scans; bilinear when enlarging.
-    resample = Image.BOX if scale < 1 else Image.BILINEAR
-    resized = np.asarray(Image.fromarray(image).resize(size, resample))
-    return resized, np.asarray(boxes, dtype=np.float32) * np.float32(scale), scale
 
 
 class Detector(OCRModel):

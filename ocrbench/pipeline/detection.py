@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..datasets.synth_pages import PageSample
+from ..data.samples import PageSample
 from ..runtime import resolve_device
 
 Detections = tuple[np.ndarray, np.ndarray]  # boxes (N, 4) x0, y0, x1, y1 in page pixels; scores (N,)

@@ -10,11 +10,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..data.images import to_ink_bright
-from ..datasets.synth_pages import PageSample
+from ..data.samples import PageSample, resize_page
 from ..datasets.xml_pages import apply_conventions, load_page_image, read_page
 from ..datasets.xml_pages.conventions import STRIKETHROUGH, SUPERSCRIPT
 from ..errors import DataError
-from ..models._detection import resize_page
 
 MAX_PIXELS = 1_000_000_000  # refuse only absurd images (Pillow's own bomb guard stops at ~179 MP)
 WORK_SIDE = 4000  # pages are decoded at most this long: plenty for 32-64 px line crops, cheap to handle

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.images import to_ink_bright
-from ..datasets.synth_pages import PageSample
+from ..data.samples import PageSample
 from ..harness.metrics import DetectionCounts, ErrorCounts
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync

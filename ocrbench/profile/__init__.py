@@ -5,13 +5,13 @@ fvcore as an optional cross-check), step timing, memory, MFU, torch.compile agai
 rows of ``ocrbench profile`` and of the suite's ``<results>/profiles.jsonl``. See docs/profiling.md.
 """
 
+from ..records import PROFILES_FILE  # where profile rows go; named here for the callers of profile_model
 from .batch_sweep import SweepResult, sweep_batch_sizes
 from .compiled import COMPILE_MODES
 from .flops import FlopCount, UncountedOpError, count_flops, model_flops_passes
 from .memory import cuda_peak_memory, saved_activation_bytes
 from .mfu import PEAKS, mfu, peak_flops
 from .runner import (
-    PROFILES_FILE,
     ProfileSpec,
     expand_models,
     make_train_step,

@@ -28,7 +28,6 @@ import torch
 from ..config import PRECISIONS, TrainConfig
 from ..errors import UserError
 from ..records import environment
-from ..report.leaderboard import PROFILES_FILE  # noqa: F401  (re-exported: where profile rows go)
 from ..runtime import autocast, is_out_of_memory, resolve_device, set_matmul_precision
 from .batch_sweep import SWEEP_MAX_BATCH, smaller_batch, sweep_batch_sizes
 from .compiled import COMPILE_MODES, time_compiled

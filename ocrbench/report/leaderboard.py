@@ -16,7 +16,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..errors import UserError
-from ..records import NOT_DOWNLOADED_FILE, RUNS_FILE, atomic_write_text, read_records
+from ..records import NOT_DOWNLOADED_FILE, PROFILES_FILE, RUNS_FILE, atomic_write_text, read_records
 from .detection import detector_leaderboard, detector_markdown
 from .stats import ci_halfwidth, t95, tie_aware_ranks
 
@@ -25,8 +25,8 @@ GROUP = ["suite", "dataset", "split", "model", "decoder", "decoder_hash", "confi
          "device_name"]
 # the same configuration evaluated elsewhere (another dataset): joined as extra columns
 EXTRA_JOIN = ["model", "decoder", "decoder_hash", "config_id", "device_name"]
-PROFILES_FILE = "profiles.jsonl"
 TARGETS = ("0.5", "0.2", "0.1", "0.05")  # validation CER targets of the time-to-CER columns (train.CER_TARGETS)
+
 
 def load_runs(results_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(read_records(Path(results_dir) / RUNS_FILE))
@@ -41,7 +41,7 @@ def recognition_rows(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty or "status" not in runs or "cer" not in runs:
         return pd.DataFrame(columns=GROUP + ["cer", "seed", "train_dataset", "truncated"])
     ok = runs[runs["status"] == "ok"].copy()
-    if "task" in ok:  # detectors have their own table (detection_report.py)
+    if "task" in ok:  # detectors have their own table (report/detection.py)
         ok = ok[ok["task"].fillna("recognition") == "recognition"]
     ok = ok[ok["cer"].notna()]
     for c in GROUP + ["train_dataset", "truncated"]:

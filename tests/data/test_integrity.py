@@ -1,10 +1,9 @@
-"""File checks, --skip-bad counting, the checked line cache, `ocrbench data check` / `data info`."""
+"""File and image checks, the integrity summary of a result row, `ocrbench data check` / `data info`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,9 @@ import pytest
 from PIL import Image
 
 from ocrbench.cli import main
-from ocrbench.config import DataConfig
 from ocrbench.data import integrity
 from ocrbench.datasets import run_check
-from ocrbench.errors import DataError, UnknownNameError
+from ocrbench.errors import UnknownNameError
 
 
 @pytest.fixture
@@ -42,46 +40,6 @@ def test_check_image_decodes_pixels(png, tmp_path):
     assert "unreadable" in integrity.check_image(truncated)
     (tmp_path / "empty.png").write_bytes(b"")
     assert integrity.check_image(tmp_path / "empty.png") == "empty file"
-
-
-class Toy(integrity.CachedLines):
-    """Three lines, the second from a broken file."""
-
-    renders = 0
-
-    def __init__(self, cfg: DataConfig):
-        self.charset = None
-        super().__init__("toy", cfg, {"toy": 1})
-
-    def render_all(self):
-        Toy.renders += 1
-        yield "a", np.full((10, 20), 255, np.uint8), "a", Path("a.png"), None
-        yield "b", None, "b", Path("/data/b.png"), "unreadable image (OSError: broken)"
-        yield "c", np.full((20, 20), 255, np.uint8), "c", Path("c.png"), None
-
-
-def test_bad_file_fails_naming_it_unless_skip_bad(tmp_path):
-    cfg = DataConfig(height=8, cache_dir=str(tmp_path))
-    with pytest.raises(DataError, match=r"/data/b.png: unreadable.*--skip-bad"):
-        len(Toy(cfg))
-    ds = Toy(replace(cfg, skip_bad=True))
-    assert len(ds) == 2 and [ds[i].text for i in range(2)] == ["a", "c"]
-    assert ds[1].image.shape == (8, 8) and ds._record_index(1) == 2
-    assert ds.integrity == {"bad_files": 1, "bad_examples": ["/data/b.png: unreadable image (OSError: broken) "
-                                                             "(line b)"], "oov_replaced": {}}
-
-
-def test_cache_keeps_the_count_and_a_corrupt_cache_is_rebuilt(tmp_path):
-    cfg = DataConfig(height=8, cache_dir=str(tmp_path), skip_bad=True)
-    Toy.renders = 0
-    first = Toy(cfg)
-    assert len(first) == 2
-    again = Toy(cfg)
-    assert len(again) == 2 and again.integrity["bad_files"] == 1 and Toy.renders == 1  # read from the cache
-    again.cache_path.write_bytes(b"garbage")
-    rebuilt = Toy(cfg)
-    assert len(rebuilt) == 2 and Toy.renders == 2
-    assert Toy(replace(cfg, height=16)).cache_path != first.cache_path
 
 
 def test_integrity_summary_of_a_dataset_without_files():

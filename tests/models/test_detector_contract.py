@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from ocrbench.config import DataConfig
+from ocrbench.data.samples import PageBatch, PageSample
 from ocrbench.datasets import create_dataset
 from ocrbench.harness.metrics import detection_metrics
 from ocrbench.models import create_model, list_models, model_task
-from ocrbench.models._detection import Detector, PageBatch, PageSample
+from ocrbench.models._detection import Detector
 
 DETECTORS = list_models(task="detection")
 TINY = [n for n in DETECTORS if n.endswith("_tiny")]

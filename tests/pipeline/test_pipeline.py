@@ -13,11 +13,11 @@ from PIL import Image
 
 from ocrbench.cli import main
 from ocrbench.config import DataConfig
+from ocrbench.data.samples import PageSample
 from ocrbench.datasets import create_dataset
 from ocrbench.errors import DataError
 from ocrbench.harness.checkpoint import model_meta
 from ocrbench.models import create_model
-from ocrbench.models._detection import PageSample
 from ocrbench.pipeline import (
     AP_SCORE_FLOOR,
     crop_lines,

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from ...config import DataConfig
 from ...data import integrity
+from ...data.cache import CachedLines
 from ...data.charset import Charset, CharsetError
 from ...data.images import scan_to_ink
 from ...data.registry import register_dataset, resolve_options
@@ -77,7 +78,7 @@ def split_stems(root: Path, split: str) -> set[str] | None:
     return {s.strip() for s in files[split].read_text().splitlines() if s.strip() and not s.startswith("#")}
 
 
-class XmlLines(integrity.CachedLines):
+class XmlLines(CachedLines):
     """Line crops and transcriptions of a folder of page images + ALTO or PAGE XML (see the module doc)."""
 
     def __init__(self, split: str, cfg: DataConfig, fmt: str):

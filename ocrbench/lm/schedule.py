@@ -1,4 +1,7 @@
-"""The learning-rate schedule of the shared recipe, used by model training and LM training alike."""
+"""The learning-rate schedule of the shared recipe, used by model training and LM training alike.
+
+It lives in lm/, the lower of its two users: the harness imports lm/ (evaluation with an LM), never the reverse.
+"""
 
 from __future__ import annotations
 
