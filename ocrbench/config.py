@@ -22,6 +22,7 @@ from .errors import UserError
 from .records import stable_digest
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+BATCHINGS = ("random", "width")
 LOCAL_RESULTS = "local"  # a user's own results, one folder per suite (git-ignored)
 REFERENCE_RESULTS = "results"  # the committed reference results, one folder per suite
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # the shipped suites and sweeps
@@ -46,6 +47,13 @@ class DataConfig:
     skip_bad: bool = False  # skip (and count) unreadable files instead of failing
     cache_dir: str | None = None  # default: $OCRBENCH_CACHE or ~/.cache/ocrbench
     options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific extras
+    # a fixed subset of this many training lines (the first of a permutation seeded by ``seed``; smaller subsets
+    # are inside larger ones): the data-efficiency axis of the real track. None: every training line
+    train_lines: int | None = None
+
+    def __post_init__(self):
+        if self.train_lines is not None and self.train_lines < 1:
+            raise ConfigError(f"data.train_lines must be >= 1 (or null for every line), got {self.train_lines}")
 
     def size_of(self, split: str) -> int:
         return {"train": self.train_size, "val": self.val_size, "test": self.test_size}[split]
@@ -79,8 +87,17 @@ class TrainConfig:
     deterministic: bool = False
     eval_batch_size: int = 32
     eval_every: int = 0  # steps between validation CERs (the curve and time-to-CER figures); 0: at the end only
+    # "random": batches drawn at random (each padded to its widest line); "width": each epoch's lines cut into
+    # pools of BUCKET_POOL batches, each pool sorted by width and cut into batches, and the batches shuffled, so a
+    # batch holds lines of similar width (real lines vary 10x in width; the padding share is in every record)
+    batching: str = "random"
+    # initial weights: a checkpoint file, or ``suite:NAME`` (the same model and seed trained by suite NAME, in
+    # runs_dir): transfer learning. Output rows are mapped by character (ocrbench.harness.transfer)
+    init_from: str | None = None
 
     def __post_init__(self):
+        if self.batching not in BATCHINGS:
+            raise ConfigError(f"train.batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("steps", "batch_size", "checkpoint_every", "eval_batch_size"):
@@ -133,6 +150,10 @@ class LMConfig:
     batch_size: int = 32
     lr: float = 1e-2
     max_chars: int = 48  # longest training line, as synth-lines' default max_chars
+    # the LM's training text: a vendored corpus (`ocrbench lm corpora`), a UTF-8 text file, or "train-split": the
+    # suite's own training transcriptions, scored on its validation transcriptions (a collection in another
+    # language, such as the real track's French, needs an LM of its own text)
+    corpus: str = "austen-train"
     seed: int = 0
     eval_lines: int | None = None  # held-out lines scored after training (None: all, ~25k lines, seconds)
 

@@ -18,7 +18,16 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import LMConfig, ModelEntry, SuiteConfig, TrainConfig, config_hash, for_model, to_dict
+from ..config import (
+    DataConfig,
+    LMConfig,
+    ModelEntry,
+    SuiteConfig,
+    TrainConfig,
+    config_hash,
+    for_model,
+    to_dict,
+)
 from ..harness import distributed
 from ..models import model_task, model_version
 from ..records import RUNS_FILE, read_records
@@ -32,14 +41,16 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
     whose rows must not be averaged with, or resumed as, the one-process run's."""
     cfg = for_model(entry, cfg)
     version, world = model_version(entry.name), distributed.env_world_size()
-    return config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train),
+    return config_hash(entry.name, entry.kwargs, data_identity(cfg.data), train_identity(cfg.train),
                        *([{"model_version": version}] if version != 1 else []),
                        *([{"world_size": world}] if world > 1 else []))
 
 
 # TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
 # so every earlier run keeps its identity (and a run that sets them gets a new one)
-HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False}
+HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False, "batching": "random", "init_from": None}
+DATA_HASH_NEUTRAL_DEFAULTS = {"train_lines": None}  # the same for DataConfig...
+LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train"}  # ...and for LMConfig
 
 
 def train_identity(train: TrainConfig) -> dict:
@@ -49,6 +60,12 @@ def train_identity(train: TrainConfig) -> dict:
     return {k: v for k, v in fields.items() if k not in HASH_NEUTRAL_DEFAULTS or v != HASH_NEUTRAL_DEFAULTS[k]}
 
 
+def data_identity(data: DataConfig) -> dict:
+    """The data fields that identify a run (fields added later are left out at their defaults, as above)."""
+    return {k: v for k, v in to_dict(data).items()
+            if k not in DATA_HASH_NEUTRAL_DEFAULTS or v != DATA_HASH_NEUTRAL_DEFAULTS[k]}
+
+
 def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
     """:func:`run_hash` without the seed: the rows of one configuration, whose seeds a leaderboard averages."""
     return run_hash(entry, replace(cfg, train=replace(cfg.train, seed=0)))
@@ -56,7 +73,11 @@ def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
 
 def decoder_hash(decoder: str, lm_cfg: LMConfig) -> str:
     """Identity of a decoder's settings: beam width and LM change the numbers, greedy has none."""
-    return config_hash(decoder, lm_cfg) if decoder.startswith("beam") else ""
+    if not decoder.startswith("beam"):
+        return ""
+    fields = {k: v for k, v in to_dict(lm_cfg).items()
+              if k not in LM_HASH_NEUTRAL_DEFAULTS or v != LM_HASH_NEUTRAL_DEFAULTS[k]}
+    return config_hash(decoder, fields)
 
 
 def run_dir(entry: ModelEntry, cfg: SuiteConfig) -> Path:

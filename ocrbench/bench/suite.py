@@ -26,17 +26,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 
-from ..config import ModelEntry, SuiteConfig, for_model, to_dict
+from ..config import LMConfig, ModelEntry, SuiteConfig, for_model, load_suite, resolve_config, to_dict
 from ..data.cache import cache_home
-from ..data.charset import Charset
+from ..data.charset import Charset, missing_characters
 from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
 from ..errors import NotDownloaded, UserError
 from ..harness.callbacks import Callback
+from ..harness.checkpoint import CHECKPOINT
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
 from ..harness.train import TrainingDiverged, resolve_workers, train
 from ..models import create_model, model_task
@@ -46,6 +48,7 @@ from ..records import (
     append_record,
     atomic_write_text,
     environment,
+    stable_digest,
 )
 from ..records import check_writable as records_check_writable
 from ..runtime import resolve_device
@@ -196,11 +199,45 @@ def prepare_model(name: str, kwargs, cfg: SuiteConfig):
     return model, train_set
 
 
+def init_checkpoint(entry: ModelEntry, cfg: SuiteConfig) -> Path | None:
+    """The checkpoint ``train.init_from`` names: a file, or ``suite:NAME``, the same model and seed trained by
+    suite NAME (a shipped suite or a YAML file) in this suite's runs folder."""
+    spec = cfg.train.init_from
+    if not spec:
+        return None
+    if not spec.startswith("suite:"):
+        return Path(spec).expanduser()
+    name = spec.removeprefix("suite:")
+    source = replace(load_suite(resolve_config(name)), runs_dir=cfg.runs_dir)
+    match = next((e for e in source.models if e.name == entry.name), None)
+    if match is None:
+        raise UserError(f"train.init_from={spec}: suite {name} has no model {entry.name} (it has "
+                        f"{', '.join(e.name for e in source.models)})")
+    path = run_dir(match, with_seed(source, cfg.train.seed)) / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"train.init_from={spec}: no checkpoint of {entry.name} seed {cfg.train.seed} at {path}; "
+                        f"run `ocrbench run {name} --seeds {cfg.train.seed + 1}` first (same --out), or give a "
+                        "checkpoint file")
+    return path
+
+
+def initialise(model, entry: ModelEntry, cfg: SuiteConfig) -> dict:
+    """Load ``train.init_from``'s weights into a fresh model (output rows mapped by character); what the record
+    says about it. Empty for a model trained from scratch."""
+    path = init_checkpoint(entry, cfg)
+    if path is None:
+        return {"init_from": ""}
+    from ..harness.transfer import load_init_weights
+
+    return {"init_from": cfg.train.init_from, **load_init_weights(model, path)}
+
+
 def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, validate=None,
                  callbacks: Sequence[Callback] = ()):
     """Datasets, a fresh model, its run folder (with the resolved config) and training: what every task shares.
     ``validate(model, val_set) -> CER`` gives the validation curve."""
     model, train_set = prepare_model(entry.name, entry.kwargs, cfg)
+    init = initialise(model, entry, cfg)  # a resumed run's checkpoint overwrites these weights anyway
     test_set = create_dataset(cfg.data.name, cfg.eval_split, cfg.data)
     for split, dataset in (("train", train_set), (cfg.eval_split, test_set)):
         warn_replaced(dataset, f"{cfg.data.name} {split} split")
@@ -214,7 +251,26 @@ def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, 
     callbacks = [*observers(cfg, out, train_set), *callbacks]
     result = train(model, train_set, cfg.train, out, config_hash=base["config_hash"], resume=resume,
                    progress=progress, validate=val, callbacks=callbacks)
-    return model, train_set, test_set, result, out
+    return TrainedRun(model, train_set, test_set, result, out, {**init, **data_fields(model, train_set, cfg)})
+
+
+@dataclass
+class TrainedRun:
+    """What training one entry leaves for its evaluation: the model, its data, the result and record fields."""
+    model: Any
+    train_set: Any
+    test_set: Any
+    result: Any
+    out: Path
+    fields: dict
+
+
+def data_fields(model, train_set, cfg: SuiteConfig) -> dict:
+    """What a record says about the training data: how many lines, and the charset the model was built with."""
+    fields = {"train_lines": len(train_set), "train_lines_budget": cfg.data.train_lines,
+              "charset": model.charset.chars} if model.task == "recognition" else {}
+    rule = getattr(train_set, "charset_rule", "")
+    return {**fields, "charset_rule": rule} if rule else fields
 
 
 def observers(cfg: SuiteConfig, out: Path, train_set) -> list[Callback]:
@@ -234,15 +290,16 @@ def observers(cfg: SuiteConfig, out: Path, train_set) -> list[Callback]:
     return found
 
 
-def _training_fields(model, result, out: Path) -> dict:
+def _training_fields(run: TrainedRun) -> dict:
     """What a record says about training: budget used, speed, curve, time to the validation CER targets."""
+    model, result, out = run.model, run.result, run.out
     return {"params": model.num_params(), "steps": result.steps, "truncated": result.truncated,
             "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
-            "data_wait_share": round(result.data_wait_share, 4),
+            "data_wait_share": round(result.data_wait_share, 4), "padding_share": round(result.padding_share, 4),
             "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
             "val_curve": result.val_curve, "time_to_cer": result.time_to_targets(),
             "train_curve": result.history,  # (step, loss, lr) every HISTORY_EVERY steps
-            "checkpoint": str(out / "checkpoint.pt")}
+            "checkpoint": str(out / "checkpoint.pt"), **run.fields}
 
 
 def _val_cer(cfg: SuiteConfig):
@@ -254,14 +311,14 @@ def _val_cer(cfg: SuiteConfig):
 
 def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, todo=None,
                         callbacks: Sequence[Callback] = (), sink: Sink | None = None):
-    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg),
-                                                           callbacks)
+    run = _train_entry(entry, cfg, base, resume, progress, _val_cer(cfg), callbacks)
+    model, train_set, test_set, result = run.model, run.train_set, run.test_set, run.result
     todo = expected_rows(entry, cfg) if todo is None else todo
-    common = {**base, "status": "ok", "task": "recognition", **_training_fields(model, result, out),
+    common = {**base, "status": "ok", "task": "recognition", **_training_fields(run),
               **skipped_data(train_set, test_set)}
     log = (lambda msg: print(msg, file=sys.stderr)) if progress else None  # stdout may carry --json
     decoders = [d for d in entry.decoders if any(t[0] == d for t in todo)]
-    decodings = make_decodings(model, decoders, cfg.lm, cfg.train.device, log)
+    decodings = make_decodings(model, decoders, lm_config(cfg, train_set), cfg.train.device, log)
     for name, dataset in _evaluation_sets(cfg, test_set):
         for decoder in decoders:
             if (decoder, decoder_hash(decoder, cfg.lm), name) not in todo:
@@ -271,9 +328,37 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
             yield {**common, **ev.as_dict(), "dataset": name,
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
-                   **_image_source(dataset), **decoding_fields(decodings[decoder]), "examples": ev.examples}
+                   **_image_source(dataset), **decoding_fields(decodings[decoder]), "examples": ev.examples,
+                   **_charset_coverage(model, dataset, name, cfg)}
     if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
         _profile(entry, cfg, base, model.charset, sink)
+
+
+def _charset_coverage(model, dataset, name: str, cfg: SuiteConfig) -> dict:
+    """On an evaluation set (another collection): the reference characters the model's charset lacks, counted,
+    and the share of reference characters it can produce at all."""
+    if name == cfg.data.name:
+        return {}
+    texts = [dataset[i].text for i in range(len(dataset))]
+    missing = missing_characters(model.charset, texts)
+    total = sum(len(t) for t in texts)
+    return {"charset_missing": missing, "charset_coverage": round(1 - sum(missing.values()) / max(total, 1), 4),
+            "eval_charset_rule": getattr(dataset, "charset_rule", "")}
+
+
+def lm_config(cfg: SuiteConfig, train_set) -> LMConfig:
+    """``cfg.lm``, with ``corpus: train-split`` turned into a text file of the training transcriptions (cached
+    by content, so the LM cache keys on the text)."""
+    if cfg.lm.corpus != TRAIN_SPLIT_CORPUS:
+        return cfg.lm
+    text = "".join(f"{train_set[i].text}\n" for i in range(len(train_set)))
+    path = cache_home(cfg.data.cache_dir) / "lm" / "text" / f"{stable_digest(text).hex()[:16]}.txt"
+    if not path.is_file():
+        atomic_write_text(path, text)
+    return replace(cfg.lm, corpus=str(path))
+
+
+TRAIN_SPLIT_CORPUS = "train-split"
 
 
 def _image_source(dataset) -> dict:
@@ -342,10 +427,11 @@ def _train_and_evaluate_detector(entry: ModelEntry, cfg: SuiteConfig, base: dict
         raise UserError(f"{entry.name} is a text-line detector and needs a page dataset, not {cfg.data.name!r}: "
                         "e.g. --dataset synth-pages --set data.height=384 --set data.train_size=300 "
                         "--set data.test_size=50 (or a suite entry with data: {name: synth-pages, ...})")
-    model, train_set, test_set, result, out = _train_entry(entry, cfg, base, resume, progress, callbacks=callbacks)
+    run = _train_entry(entry, cfg, base, resume, progress, callbacks=callbacks)
+    model, test_set = run.model, run.test_set
     ev = evaluate_detector(model, test_set, batch_size=cfg.train.eval_batch_size, device=cfg.train.device,
                            precision=cfg.train.precision, progress=progress)
-    training = _training_fields(model, result, out)
+    training = _training_fields(run)
     training["train_pages_per_s"] = training.pop("train_lines_per_s")
     return [{**base, "status": "ok", "task": "detection", **training, **ev,
              **detector_cost(model, test_set, cfg.train.batch_size, cfg.train.device, cfg.train.precision)}]

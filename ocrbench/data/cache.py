@@ -176,6 +176,10 @@ class CachedLines(Dataset):
         image = data["pixels"][a:b].reshape(self.cfg.height, -1)
         return LineSample(image, data["texts"][index], self.sample_meta(index))
 
+    def widths(self) -> np.ndarray:
+        """Every line's width in pixels at ``cfg.height`` (batching by width reads these, not the pixels)."""
+        return self._load()["widths"]
+
     @property
     def bad_files(self) -> list[BadFile]:
         return [BadFile(**b) for b in self._load()["bad"]]
@@ -204,16 +208,23 @@ class CachedLines(Dataset):
         images, texts, ids, record, bad = [], [], [], [], []
         for k, (item, image, text, source, error) in enumerate(self.checked_lines()):
             if error is not None:
-                if not self.cfg.skip_bad:
-                    raise DataError(f"{source}: {error} (line {item}); {SKIP_HINT}")
                 bad.append({"path": str(source), "reason": error, "item": item})
                 continue
             images.append(resize_to_height(image, self.cfg.height))
             texts.append(text)
             ids.append(item)
             record.append(k)
+        if bad and not self.cfg.skip_bad:  # every line was read first, so the error can say how many are affected
+            raise DataError(unreadable_lines_message(bad, len(images) + len(bad)))
         save_lines(self.cache_path, images, texts, ids, record, bad, self.key_info)
         return load_lines(self.cache_path, self.key_info, self.cfg.height)
+
+
+def unreadable_lines_message(bad: list[dict], total: int) -> str:
+    """One line for a split with unreadable lines: the first, and how many of the split's lines are affected."""
+    first = bad[0]
+    count = f"{len(bad)} of {total} lines {'is' if len(bad) == 1 else 'are'} affected"
+    return f"{first['path']}: {first['reason']} (line {first['item']}); {count}; {SKIP_HINT}"
 
 
 def save_lines(path: Path, images: list[np.ndarray], texts: list[str], ids: list[str], record: list[int],

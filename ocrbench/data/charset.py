@@ -21,6 +21,11 @@ TYPOGRAPHIC_EQUIVALENTS = {
 }
 
 
+# What a charset built from data maps its rare characters to when no base character fits (a class of its own,
+# so a rare character costs one substitution, never a silent deletion): U+FFFD, Unicode's replacement character.
+REPLACEMENT_CHAR = "\ufffd"
+
+
 class CharsetError(ValueError):
     """Text holds characters outside the charset and the policy is 'error'."""
 
@@ -113,10 +118,33 @@ class Charset:
         except KeyError:
             raise CharsetError(f"cannot encode {self.unknown_chars(text)} in {text[:60]!r}") from None
 
+    def encode_known(self, text: str) -> list[int]:
+        """Indices 1..N of the characters of ``text`` that the charset holds, the others left out."""
+        return [self._index[c] for c in text if c in self._index]
+
     def decode(self, indices) -> str:
         """Characters for indices 1..N; 0 (blank/padding) and out-of-range indices are skipped."""
         n = len(self.chars)
         return "".join(self.chars[i - 1] for i in indices if 0 < i <= n)
+
+
+def charset_from_texts(texts, min_count: int) -> Charset:
+    """The charset of a collection's training split: every character (after NFC) seen at least ``min_count``
+    times, in code-point order, plus :data:`REPLACEMENT_CHAR`. Rarer characters (and any unseen one) follow the
+    ``replace`` rule, counted: a typographic variant or an accented letter becomes its base character when that
+    is in the charset, anything else the replacement character."""
+    if min_count < 1:
+        raise ValueError(f"charset min_count must be >= 1, got {min_count}")
+    counts = Counter(c for text in texts for c in nfc(text))
+    kept = sorted(c for c, n in counts.items() if n >= min_count and c != REPLACEMENT_CHAR)
+    return Charset("".join(kept) + REPLACEMENT_CHAR, oov="replace", replacement=REPLACEMENT_CHAR)
+
+
+def missing_characters(charset: Charset, texts) -> dict[str, int]:
+    """Characters of ``texts`` that ``charset`` cannot produce, with their counts (most frequent first): what a
+    model trained on one collection cannot read in another."""
+    counts = Counter(c for text in texts for c in text if c not in charset.chars)
+    return dict(counts.most_common())
 
 
 def report_overlap(a: Charset, b: Charset) -> dict:

@@ -122,7 +122,10 @@ class LineCollator:
         batch = np.zeros((len(images), 1, self.height, w_max), dtype=np.uint8)
         for i, im in enumerate(images):
             batch[i, 0, :, : im.shape[1]] = im
-        encoded = [self.charset.encode(s.text) for s in samples]
+        # Characters outside the charset are left out of the targets: they occur only when a model reads another
+        # collection (evaluation: no loss is computed, and CER compares the texts, where they count as errors);
+        # a training split is always prepared with the model's own charset.
+        encoded = [self.charset.encode_known(s.text) for s in samples]
         targets = torch.zeros(len(encoded), max(1, max(map(len, encoded))), dtype=torch.long)
         for i, e in enumerate(encoded):
             targets[i, : len(e)] = torch.tensor(e, dtype=torch.long)

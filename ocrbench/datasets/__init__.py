@@ -29,6 +29,7 @@ from ..data.registry import (
     resolve_options,
     split_name,
 )
+from ..data.subset import LineSubset
 from ..errors import UnknownNameError
 
 __all__ = ["DataConfig", "DatasetInfo", "create_dataset", "dataset_info", "list_datasets", "register_check",
@@ -60,7 +61,8 @@ def list_datasets(pattern: str = "*") -> list[str]:
 
 
 def create_dataset(name: str, split: str, cfg: DataConfig | None = None):
-    """Build split ``split`` of dataset ``name`` (``kind:PATH`` sets the root)."""
+    """Build split ``split`` of dataset ``name`` (``kind:PATH`` sets the root); with ``data.train_lines`` the
+    training split is a fixed subset of that many lines (:class:`~ocrbench.data.subset.LineSubset`)."""
     load_plugins()
     kind, path = split_name(name)
     info, factory = registered(kind)
@@ -69,7 +71,10 @@ def create_dataset(name: str, split: str, cfg: DataConfig | None = None):
         cfg = replace(cfg, root=path)
     if split not in info.splits:
         raise UnknownNameError(f"split of {kind}", split, list(info.splits))
-    return factory(split, cfg)
+    dataset = factory(split, cfg)
+    if split == "train" and cfg.train_lines is not None:
+        return LineSubset(dataset, cfg.train_lines, cfg.seed)
+    return dataset
 
 
 def run_check(name: str, root: str | Path | None, **options) -> CheckReport:

@@ -26,16 +26,11 @@ so a mirror of reduced images and the full-resolution originals share it) and ``
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import replace
-from pathlib import Path
 
 from ..config import DataConfig
-from ..data.download import RECIPES_DIR, load_recipe, postprocess, require_dataset
+from ..data.download import RECIPES_DIR, load_recipe, require_dataset
 from ..data.registry import register_dataset
-from ..records import atomic_write_text
-from .xml_pages.alto import read_alto
 from .xml_pages.lines import XmlLines
 
 NAME = "stanford-memorials"
@@ -55,36 +50,3 @@ def stanford_memorials(split: str, cfg: DataConfig) -> XmlLines:
     dataset.version = manifest["version"]  # into each record's data_version (ocrbench.bench.suite)
     dataset.image_source = manifest["image_source"]
     return dataset
-
-
-# ---- the recipe's postprocess: splits by document -----------------------------------------------------------
-SPLIT_CUTS = (0.8, 0.9)  # cumulative share of the lines where train ends and where val ends
-_PAGE_SUFFIX = re.compile(r"_(?:[1-9]|double)$")
-
-
-def document_id(stem: str) -> str:
-    """A page's document: its stem without ``_1``/``_2``/``_3`` page suffixes and ``_double`` (a text's second
-    copy), so every page and copy of one text falls in the same split."""
-    while (shorter := _PAGE_SUFFIX.sub("", stem)) != stem:
-        stem = shorter
-    return stem
-
-
-@postprocess("document_splits")
-def document_splits(folder: Path) -> list[str]:
-    """Write ``train.txt``/``val.txt``/``test.txt`` (page stems, sorted) for a folder of ALTO pages: documents
-    in SHA-1 order of their id, each into the split where the lines before it end (cuts at 80% / 90% of the
-    non-empty lines). SHA-1 order is a fixed shuffle that needs no seed and no random generator."""
-    lines = {p.stem: sum(bool(t.text.strip()) for t in read_alto(p).lines) for p in sorted(folder.glob("*.xml"))}
-    docs: dict[str, list[str]] = {}
-    for stem in lines:
-        docs.setdefault(document_id(stem), []).append(stem)
-    total, before = sum(lines.values()), 0
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for doc in sorted(docs, key=lambda d: hashlib.sha1(d.encode()).hexdigest()):
-        split = "train" if before < SPLIT_CUTS[0] * total else "val" if before < SPLIT_CUTS[1] * total else "test"
-        splits[split] += docs[doc]
-        before += sum(lines[s] for s in docs[doc])
-    for split, stems in splits.items():
-        atomic_write_text(folder / f"{split}.txt", "".join(f"{s}\n" for s in sorted(stems)))
-    return [f"{split}.txt" for split in splits]

@@ -12,7 +12,7 @@ from ..config import LMConfig
 from ..decoding import GREEDY, Decoding, as_decoding
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync
-from .metrics import ErrorCounts
+from .metrics import DocumentErrorCounts
 
 
 @dataclass
@@ -24,6 +24,8 @@ class EvalResult:
     chars: int
     seconds: float  # forward + decoding time, data loading excluded
     examples: list[dict] = field(default_factory=list)  # the first few (reference, hypothesis) pairs
+    # document id -> [char_errors, ref_chars, word_errors, ref_words]; empty when the dataset names no documents
+    documents: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def lines_per_second(self) -> float:
@@ -32,7 +34,8 @@ class EvalResult:
     def as_dict(self) -> dict:
         return {"decoder": self.decoder, "cer": self.cer, "wer": self.wer, "lines": self.lines,
                 "chars": self.chars, "decode_seconds": round(self.seconds, 4),
-                "decode_lines_per_s": round(self.lines_per_second, 2)}
+                "decode_lines_per_s": round(self.lines_per_second, 2),
+                **({"doc_errors": self.documents} if self.documents else {})}
 
 
 # The most padded pixels one forward pass gets (32 lines of 64 x 4096): a batch of wide lines is read in slices
@@ -62,7 +65,8 @@ def evaluate(model, dataset: Dataset, decoding: Decoding | str = GREEDY, batch_s
     model.to(dev).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         collate_fn=model.collate)
-    counts, seconds, examples = ErrorCounts(), 0.0, []
+    counts, seconds, examples = DocumentErrorCounts(), 0.0, []
+    documents = document_ids(dataset) or [None] * len(dataset)
     for batch in progress_bar(loader, progress, desc=f"eval {decoding.name}"):
         batch = batch.to(dev)
         t0 = time.perf_counter()
@@ -72,9 +76,32 @@ def evaluate(model, dataset: Dataset, decoding: Decoding | str = GREEDY, batch_s
                 hyps += model.predict(batch.images[part], batch.widths[part], decoding)
         sync(dev)
         seconds += time.perf_counter() - t0
-        counts.update(hyps, batch.texts)
+        done = counts.total.lines  # the loader keeps dataset order: this batch is lines done .. done + len
+        counts.update(hyps, batch.texts, documents[done:done + len(hyps)])
         examples += [{"ref": r, "hyp": h} for r, h in zip(batch.texts, hyps)][: num_examples - len(examples)]
-    return EvalResult(decoding.name, counts.cer, counts.wer, counts.lines, counts.chars, seconds, examples)
+    total = counts.total
+    return EvalResult(decoding.name, total.cer, total.wer, total.lines, total.chars, seconds, examples,
+                      counts.as_lists())
+
+
+# sample_meta keys that name a line's document, preferred first (XML folders name the page image)
+DOCUMENT_KEYS = ("document", "page")
+
+
+def document_ids(dataset) -> list[str] | None:
+    """The document of each line of ``dataset`` (its ``sample_meta``), or None if any line names none: counts
+    per document over part of the corpus would give a bootstrap of another corpus than the CER's."""
+    sample_meta = getattr(dataset, "sample_meta", None)
+    if sample_meta is None:
+        return None
+    ids = []
+    for i in range(len(dataset)):
+        meta = sample_meta(i)
+        doc = next((meta[k] for k in DOCUMENT_KEYS if meta.get(k) is not None), None)
+        if doc is None:
+            return None
+        ids.append(str(doc))
+    return ids
 
 
 def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, Decoding]:

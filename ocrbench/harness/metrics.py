@@ -27,16 +27,28 @@ class ErrorCounts:
     words: int = 0
     lines: int = 0
 
+    @classmethod
+    def of_line(cls, hypothesis: str, reference: str) -> ErrorCounts:
+        hyp, ref = nfc(hypothesis), nfc(reference)
+        hw, rw = hyp.split(), ref.split()
+        return cls(editdistance.eval(hyp, ref), len(ref), editdistance.eval(hw, rw), len(rw), 1)
+
+    def add(self, other: ErrorCounts) -> ErrorCounts:
+        self.char_edits += other.char_edits
+        self.chars += other.chars
+        self.word_edits += other.word_edits
+        self.words += other.words
+        self.lines += other.lines
+        return self
+
     def update(self, hypotheses: Iterable[str], references: Iterable[str]) -> ErrorCounts:
         for hyp, ref in zip(hypotheses, references, strict=True):
-            hyp, ref = nfc(hyp), nfc(ref)
-            self.char_edits += editdistance.eval(hyp, ref)
-            self.chars += len(ref)
-            hw, rw = hyp.split(), ref.split()
-            self.word_edits += editdistance.eval(hw, rw)
-            self.words += len(rw)
-            self.lines += 1
+            self.add(ErrorCounts.of_line(hyp, ref))
         return self
+
+    def as_list(self) -> list[int]:
+        """``[char_edits, chars, word_edits, words]``: a record's compact form (``doc_errors``)."""
+        return [self.char_edits, self.chars, self.word_edits, self.words]
 
     @property
     def cer(self) -> float:
@@ -45,6 +57,29 @@ class ErrorCounts:
     @property
     def wer(self) -> float:
         return _rate(self.word_edits, self.words)
+
+
+@dataclass
+class DocumentErrorCounts:
+    """Corpus counts and the same counts per document, from one edit distance per line. The per-document
+    counts are what a bootstrap over documents resamples (lines of one page share a writer, ink and scan, so
+    they are not independent draws: resampling lines would make the interval too narrow)."""
+
+    total: ErrorCounts = field(default_factory=ErrorCounts)
+    documents: dict[str, ErrorCounts] = field(default_factory=dict)
+
+    def update(self, hypotheses: Iterable[str], references: Iterable[str],
+               documents: Iterable[str | None]) -> DocumentErrorCounts:
+        """Add lines; a line whose document is None counts in the corpus total only."""
+        for hyp, ref, doc in zip(hypotheses, references, documents, strict=True):
+            line = ErrorCounts.of_line(hyp, ref)
+            self.total.add(line)
+            if doc is not None:
+                self.documents.setdefault(doc, ErrorCounts()).add(line)
+        return self
+
+    def as_lists(self) -> dict[str, list[int]]:
+        return {doc: counts.as_list() for doc, counts in self.documents.items()}
 
 
 def _rate(edits: int, total: int) -> float:

@@ -45,25 +45,63 @@ class BatchOrder:
     Yields lists of ``(index, draw)`` keys; ``draw`` (the running sample count) seeds augmentation.
     With ``world`` > 1 processes, ``batch_size`` is the global batch and process ``rank`` gets its shard of
     each (:func:`ocrbench.harness.distributed.shard`): together the ranks see exactly the one-process batches.
+    With ``widths`` (``train.batching: width``) each epoch's permutation is cut into pools of
+    :data:`BUCKET_POOL` batches, each pool sorted by line width and cut into batches, and the epoch's batches
+    shuffled: a batch holds lines of similar width, so little of it is padding, and every line is still seen
+    once per epoch in a seeded order.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1,
+                 widths: np.ndarray | None = None):
         if n < batch_size:
             raise UserError(f"the training split has {n} lines, fewer than the batch size {batch_size}")
         distributed.check_batch_split(batch_size, world)
         self.n, self.batch_size, self.seed, self.start_step = n, batch_size, seed, start_step
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.widths = rank, world, widths
         self.per_epoch = n // batch_size  # drop the ragged last batch: every step sees batch_size lines
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        step = self.start_step
+        step, batches, epoch_held = self.start_step, None, None
         while True:
             epoch, k = divmod(step, self.per_epoch)
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
-            keys = [(int(i), step * self.batch_size + j) for j, i in enumerate(idx)]
+            if epoch != epoch_held:
+                batches, epoch_held = self.epoch_batches(epoch), epoch
+            keys = [(int(i), step * self.batch_size + j) for j, i in enumerate(batches[k])]
             yield distributed.shard(keys, self.rank, self.world) if self.world > 1 else keys
             step += 1
+
+    def epoch_batches(self, epoch: int) -> np.ndarray:
+        """The epoch's batches of line indices, shape ``(per_epoch, batch_size)``."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n)[:self.per_epoch * self.batch_size]
+        if self.widths is None:
+            return order.reshape(self.per_epoch, self.batch_size)
+        pools = [order[i:i + BUCKET_POOL * self.batch_size] for i in range(0, len(order), BUCKET_POOL * self.batch_size)]
+        by_width = np.concatenate([pool[np.argsort(self.widths[pool], kind="stable")] for pool in pools])
+        batches = by_width.reshape(self.per_epoch, self.batch_size)
+        return batches[np.random.default_rng([self.seed, epoch, 1]).permutation(self.per_epoch)]
+
+
+# batches per pool of width batching: large enough that a pool's lines span the width range finely (a batch of
+# 16 from a pool of 800 real lines pads ~2% on the copiste lines), small enough that batch composition still
+# changes every epoch
+BUCKET_POOL = 50
+
+
+def batching_widths(model, dataset: Dataset) -> np.ndarray:
+    """The widths batches are cut by: each line as the model's collate will pad it (a recognizer widens a line
+    to ``min_input_width`` of its text: a CTC model needs frames for every character), so dense lines are batched
+    with lines of their padded width."""
+    widths = line_widths(dataset)
+    if model.task != "recognition":
+        return widths
+    return np.maximum(widths, [model.min_input_width(len(dataset[i].text)) for i in range(len(dataset))])
+
+
+def line_widths(dataset: Dataset) -> np.ndarray:
+    """Every line's width: the dataset's own ``widths()`` (cached line datasets read no pixels), else measured."""
+    if hasattr(dataset, "widths"):
+        return np.asarray(dataset.widths())
+    return np.array([dataset[i].image.shape[1] for i in range(len(dataset))])
 
 
 class AugmentedLines(Dataset):
@@ -119,6 +157,8 @@ class TrainState:
     data_wait: float = 0.0  # the part of ``elapsed`` spent waiting for the next batch (loading, augmentation)
     history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps: the training curve
     val_curve: list = field(default_factory=list)  # (step, training seconds, validation CER) every eval_every
+    line_pixels: int = 0  # pixels of the lines in the training batches...
+    batch_pixels: int = 0  # ...and of the padded batches: their ratio is the padding share
 
 
 @dataclass
@@ -133,6 +173,7 @@ class TrainResult:
     data_wait: float = 0.0
     history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps
     world_size: int = 1  # data-parallel processes that trained it (the loss is their mean)
+    padding_share: float = 0.0  # fraction of the training batches' pixels that were padding (0 for pages)
 
     @property
     def data_wait_share(self) -> float:
@@ -237,9 +278,10 @@ def _start(run: _Run, train_set: Dataset) -> None:
     bar and the loss function."""
     model, cfg, state = run.model, run.cfg, run.state
     workers = resolve_workers(cfg.num_workers, run.device)
+    widths = batching_widths(model, train_set) if cfg.batching == "width" else None
     loader = DataLoader(_training_view(model, train_set, cfg),
                         batch_sampler=BatchOrder(len(train_set), cfg.batch_size, cfg.seed, state.step, run.rank,
-                                                 run.world),
+                                                 run.world, widths),
                         collate_fn=_collate_fn(model), num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=run.device.type == "cuda",
                         # its own generator: iter() would otherwise draw from the global RNG and shift the
@@ -271,8 +313,10 @@ def _timed_step(run: _Run) -> tuple[float, bool]:
     """One optimizer step, timed with its batch's loading; the loss and the stop decision every rank agrees on."""
     cfg, state, world = run.cfg, run.state, run.world
     t0 = time.perf_counter()
-    batch = next(run.batches).to(run.device, non_blocking=True)
+    batch = next(run.batches)
     state.data_wait += time.perf_counter() - t0
+    _count_padding(state, batch)
+    batch = batch.to(run.device, non_blocking=True)
     # with several ranks the finiteness check waits for agree(): a rank raising alone would leave the
     # others blocked in their gradient all-reduce until torchrun tears the group down, with no record
     loss = _train_step(run.model, run.loss_fn, batch, run.optimizer, run.scaler, cfg, state, run.device,
@@ -285,6 +329,17 @@ def _timed_step(run: _Run) -> tuple[float, bool]:
     if not math.isfinite(loss):  # every rank raises together; rank 0's suite records the failure
         raise TrainingDiverged(_diverged_message(loss, state.step - 1, cfg) + f" (mean over {world} processes)")
     return loss, stop
+
+
+def _count_padding(state: TrainState, batch) -> None:
+    """Add a line batch's real and padded pixels (on the host, before the copy to the device)."""
+    widths = getattr(batch, "host_widths", None)
+    if widths is None:
+        widths = getattr(batch, "widths", None)
+    if widths is None or not hasattr(batch, "images"):
+        return  # pages: no padding to measure
+    state.line_pixels += int(widths.sum()) * batch.images.shape[-2]
+    state.batch_pixels += batch.images.shape[0] * batch.images.shape[-2] * batch.images.shape[-1]
 
 
 def _observe(run: _Run, loss: float, lr: float) -> None:
@@ -359,7 +414,11 @@ def _validate(model, validate: Callable[[], float], state: TrainState, callbacks
 def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult:
     return TrainResult(state.step, state.elapsed, _last_loss(state), _rate(state, cfg), start_step,
                        state.truncated, list(state.val_curve), state.data_wait, list(state.history),
-                       distributed.world_size())
+                       distributed.world_size(), _padding_share(state))
+
+
+def _padding_share(state: TrainState) -> float:
+    return 1 - state.line_pixels / state.batch_pixels if state.batch_pixels else 0.0
 
 
 def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device,

@@ -35,6 +35,8 @@ def corpus_path(name: str) -> Path:
 def record_key(corpus: str) -> str:
     """Short name of a corpus in result records: ``austen-test`` -> ``test`` (``lm_bpc_test``), ``kjv-nt`` ->
     ``kjv_nt`` (``lm_ppl_kjv_nt``)."""
+    if corpus not in CORPORA:  # a text file: its name without suffixes (".../val.txt" -> "val")
+        corpus = Path(corpus).name.split(".")[0]
     return corpus.removeprefix(f"{SPLIT_SOURCE}-").replace("-", "_")
 
 

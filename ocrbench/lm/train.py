@@ -58,7 +58,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 def default_lm_path(cfg: LMConfig, chars: str, cache_dir: str | None = None) -> Path:
     """Where the LM trained with ``cfg``'s settings for ``chars`` is cached: the name hashes everything the
     weights depend on (settings, charset, training text)."""
-    text = file_hash(corpus_path(TRAIN_CORPUS), "sha1")[:12]
+    text = file_hash(corpus_path(cfg.corpus), "sha1")[:12]
     key = config_hash({f: getattr(cfg, f) for f in TRAIN_FIELDS}, chars, text, FORMAT)
     return cache_root(cache_dir) / f"charlm-{key}.pt"
 
@@ -72,7 +72,7 @@ def train_lm(cfg: LMConfig, chars: str, device: str = "auto", log=None) -> tuple
     torch.manual_seed(cfg.seed)
     lm = CharLM(chars, hidden=cfg.hidden, layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout)
     lm.to(dev).train()
-    sampler = LineSampler(load_sentences(TRAIN_CORPUS, chars), cfg.max_chars, cfg.seed)
+    sampler = LineSampler(load_sentences(cfg.corpus, chars), cfg.max_chars, cfg.seed)
     opt = torch.optim.AdamW(lm.parameters(), lr=cfg.lr, weight_decay=0.01)
     recent, t0 = [], time.perf_counter()
     for step in range(cfg.steps):
@@ -89,7 +89,7 @@ def train_lm(cfg: LMConfig, chars: str, device: str = "auto", log=None) -> tuple
             log(f"lm step {step + 1}/{cfg.steps}: {sum(recent) / len(recent) / math.log(2):.3f} bits/char "
                 f"({time.perf_counter() - t0:.0f}s)")
     seconds = time.perf_counter() - t0
-    info = {"train_steps": cfg.steps, "train_seconds": round(seconds, 2), "train_corpus": TRAIN_CORPUS,
+    info = {"train_steps": cfg.steps, "train_seconds": round(seconds, 2), "train_corpus": cfg.corpus,
             "train_bpc": round(sum(recent) / len(recent) / math.log(2), 4), "device": dev.type,
             "params": lm.num_params(), "config": {f: getattr(cfg, f) for f in TRAIN_FIELDS}}
     return lm.cpu().eval(), info
@@ -149,9 +149,11 @@ def train_and_save(cfg: LMConfig, chars: str, path: str | Path, device: str = "a
     return lm
 
 
-def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | None = None, log=None) -> CharLM:
+def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | None = None, log=None,
+           held_out: tuple[str, ...] | None = None) -> CharLM:
     """The LM of ``cfg``: its ``checkpoint`` if set, else the cached LM for these settings, trained (about a
-    minute on a CPU) and cached on first use."""
+    minute on a CPU) and cached on first use, then scored on ``held_out`` (default: the vendored held-out
+    corpora when it trains on the vendored text, else none)."""
     if cfg.checkpoint:
         return load_lm(cfg.checkpoint)
     path = default_lm_path(cfg, chars, cache_dir)
@@ -159,7 +161,9 @@ def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | Non
         return load_lm(path)
     if log:
         log(f"training the character LM once ({cfg.steps} steps), cached as {path}")
-    return train_and_save(cfg, chars, path, device=device, log=log)
+    if held_out is None:
+        held_out = HELD_OUT if cfg.corpus == TRAIN_CORPUS else ()
+    return train_and_save(cfg, chars, path, device=device, log=log, held_out=held_out)
 
 
 def summary(lm: CharLM) -> dict:

@@ -12,7 +12,14 @@
 - ``profile_predict(images, widths, target_length)``: what the profiler times as inference (default:
   ``predict``; autoregressive models decode exactly ``target_length`` characters);
 - ``feature_stages() -> [(name, module)]`` and ``forward_features(images, widths)``: the convolutional
-  stages feature maps show, and the call that runs them (default: the forward).
+  stages feature maps show, and the call that runs them (default: the forward);
+- ``class_labels() -> [str]``: the label of each output class in index order, special classes as ``"<name>"``
+  (``"<blank>"``, ``"<pad>"``, ``"<sos>"``, ``"<eos>"``) and characters as themselves, so the two never collide;
+- ``class_parameters() -> {state_dict key: axis}``: every parameter whose size follows the charset, and its
+  axis indexed by class; that axis holds the first ``size`` entries of ``class_labels()`` (all of them but in
+  an auxiliary head without the trailing special classes). Transfer learning
+  (:func:`ocrbench.harness.transfer.load_init_weights`) maps these rows by label from one charset to another.
+  Default: none (a detector); recognizers must declare theirs.
 
 Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)`` and ``lm_bonus_applies``;
 ``predict(images, widths, decoding)`` takes a :class:`~ocrbench.decoding.Decoding` (or a decoder's name), and
@@ -22,7 +29,7 @@ A mode a model does not support raises ``NotImplementedError`` and shows as ``n/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +55,22 @@ class ModelInfo:
 
 
 FlopsPasses = Mapping[str, tuple[nn.Module, tuple]]
+
+BLANK = "<blank>"  # the CTC blank's label in class_labels (index 0, as in the charset)
+
+
+def rows_per_class(model: nn.Module, modules: Iterable[str]) -> dict[str, int]:
+    """``class_parameters`` of output layers and embeddings (a row per class, axis 0 of each of their
+    parameters), given the names of the model's attributes that hold them; an attribute set to None (an
+    optional head) is skipped."""
+    found = {}
+    for name in modules:
+        if not hasattr(model, name):
+            raise NotImplementedError(f"{type(model).__name__} has no {name!r} layer: override class_parameters()")
+        module = getattr(model, name)
+        if module is not None:
+            found.update({f"{name}.{key}": 0 for key, _ in module.named_parameters()})
+    return found
 
 
 class OCRModel(nn.Module):
@@ -103,6 +126,14 @@ class OCRModel(nn.Module):
         """Runs at least every module of :meth:`feature_stages` (forward hooks read their outputs)."""
         return self(images, widths)
 
+    def class_labels(self) -> list[str]:
+        """The label of each output class, in index order (see the module docstring); none by default."""
+        return []
+
+    def class_parameters(self) -> dict[str, int]:
+        """State_dict key -> the axis indexed by class, for every parameter whose size follows the charset."""
+        return {}
+
 
 class Recognizer(OCRModel):
     """Base class of every line recognizer."""
@@ -136,6 +167,13 @@ class Recognizer(OCRModel):
         if decoder not in self.decoders:
             raise NotImplementedError(f"{self.name} has no decoder {decoder!r} (has: {', '.join(self.decoders)})")
 
+    def class_labels(self) -> list[str]:
+        raise NotImplementedError(f"{self.name} does not declare its output classes (class_labels)")
+
+    def class_parameters(self) -> dict[str, int]:
+        # a recognizer always has charset-sized layers: "none" would be a silent error, so each family says
+        raise NotImplementedError(f"{self.name} does not declare its charset-sized parameters (class_parameters)")
+
 
 class CTCRecognizer(Recognizer):
     """A recognizer whose ``forward(images, widths)`` returns per-frame logits ``(B, T, num_classes)``
@@ -147,6 +185,13 @@ class CTCRecognizer(Recognizer):
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def class_labels(self) -> list[str]:
+        return [BLANK, *self.charset.chars]
+
+    def class_parameters(self) -> dict[str, int]:
+        """The output layer ``head`` (the reference models' name for it; a model with others overrides this)."""
+        return rows_per_class(self, ["head"])
 
     def forward_batch(self, batch: LineBatch) -> torch.Tensor:
         """The logits of a training batch: ``self(images, widths)``. A model whose forward needs lengths on the

@@ -29,7 +29,7 @@ from ..data.charset import Charset
 from ..data.samples import LineBatch
 from ..decoding import GREEDY, Decoding, as_decoding
 from ..decoding.beam import beam_search, greedy_search
-from ._base import FlopsPasses, ModelInfo, Recognizer
+from ._base import FlopsPasses, ModelInfo, Recognizer, rows_per_class
 
 
 class Seq2SeqRecognizer(Recognizer):
@@ -79,6 +79,15 @@ class Seq2SeqRecognizer(Recognizer):
         return self.encode(batch.images, batch.widths)
 
     # ---- shared ----
+    def class_labels(self) -> list[str]:
+        # an auxiliary CTC head's rows are the first N + 1 of these: its blank shares index 0 with padding
+        return ["<pad>", *self.charset.chars, "<sos>", "<eos>"]
+
+    def class_parameters(self) -> dict[str, int]:
+        """The token ``embedding``, the output ``head`` and the optional ``ctc_head`` (the reference models'
+        names; a model with other charset-sized layers overrides this)."""
+        return rows_per_class(self, ["embedding", "head", "ctc_head"])
+
     def min_input_width(self, target_length: int) -> int:
         if self.ctc_head is not None:
             # the auxiliary CTC loss needs a frame per character (and one per repeated pair, rarely binding;

@@ -1,9 +1,11 @@
 """Leaderboards derived from the run records (never edited by hand): Markdown, CSV, JSON and plots.
 
 A leaderboard row is one configuration (model, decoder and its settings, data, recipe) on one device, its
-seeds averaged: the mean CER, a 95% confidence interval (Student t over seeds) and a rank in which rows
+seeds averaged: the mean CER, a 95% confidence interval (Student t over seeds), where the records carry
+per-document counts a 95% interval over documents (a bootstrap of whole documents), and a rank in which rows
 whose intervals overlap share the place. Rows of different configurations, dataset versions or devices are
-never merged; runs stopped by the ``max_minutes`` safety limit are listed apart and never ranked.
+never merged; runs stopped by the ``max_minutes`` safety limit are listed apart and never ranked. Several
+results folders (tracks) make one page with the real-handwriting track first (:func:`write_combined_report`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from tabulate import tabulate
@@ -18,11 +21,23 @@ from tabulate import tabulate
 from ..errors import UserError
 from ..records import NOT_DOWNLOADED_FILE, PROFILES_FILE, RUNS_FILE, atomic_write_text, read_records
 from .detection import detector_leaderboard, detector_markdown
-from .stats import ci_halfwidth, t95, tie_aware_ranks
+from .stats import ci_halfwidth, document_interval, t95, tie_aware_ranks
+from .tracks import (
+    agreement_markdown,
+    efficiency_markdown,
+    extra_sets,
+    has_variants,
+    is_synthetic,
+    long_cer,
+    matrix_markdown,
+    variant_label,
+)
 
 # a leaderboard row: everything that must be equal for runs to be seeds of one configuration
 GROUP = ["suite", "dataset", "split", "model", "decoder", "decoder_hash", "config_id", "data_version",
          "device_name"]
+# rows ranked together, in one Markdown table
+SECTION = ["suite", "dataset", "split", "data_version", "device_name"]
 # the same configuration evaluated elsewhere (another dataset): joined as extra columns
 EXTRA_JOIN = ["model", "decoder", "decoder_hash", "config_id", "device_name"]
 TARGETS = ("0.5", "0.2", "0.1", "0.05")  # validation CER targets of the time-to-CER columns (train.CER_TARGETS)
@@ -53,21 +68,43 @@ def recognition_rows(runs: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+NO_DOC_INTERVAL = {"cer_doc_lo": float("nan"), "cer_doc_hi": float("nan")}
+
+
+def _per_seed(group: pd.DataFrame) -> pd.DataFrame:
+    """The last record of each seed (a rerun replaces its seed's row)."""
+    return group.drop_duplicates("seed", keep="last") if "seed" in group else group
+
+
+def _doc_interval(group: pd.DataFrame) -> dict:
+    """``cer_doc_lo``/``cer_doc_hi``: the document-bootstrap interval, NaN unless every seed's record has
+    ``doc_errors``; no keys when no record has them (folders written before them keep their columns). The
+    keys depend on the frame only, never on the group: groups with other keys would not make one table."""
+    if "doc_errors" not in group:
+        return {}
+    per_seed = list(_per_seed(group)["doc_errors"])
+    if not all(isinstance(d, dict) and d for d in per_seed):
+        return dict(NO_DOC_INTERVAL)
+    low, high = document_interval(per_seed)
+    return {"cer_doc_lo": low, "cer_doc_hi": high}
+
+
 def _aggregate(group: pd.DataFrame) -> pd.Series:
     """One leaderboard row from the seeds of one configuration (the last record per seed counts)."""
-    group = group.drop_duplicates("seed", keep="last") if "seed" in group else group
+    group = _per_seed(group)
     first = group.iloc[0]
     row = {"cer": group["cer"].mean(), "cer_ci": ci_halfwidth(group["cer"]), "n": len(group),
            "wer": group["wer"].mean() if "wer" in group else float("nan"),
            "seeds": ",".join(str(int(s)) for s in sorted(group["seed"])) if "seed" in group else "",
            "cer_min": group["cer"].min(), "cer_max": group["cer"].max()}
     for c in ("params", "steps", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
-              "threads"):
+              "threads", "train_lines", "train_lines_budget", "init_from", "charset"):
         if c in group:
             row[c] = first[c]
-    for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share"):
+    for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share", "padding_share"):
         if c in group:
             row[c] = group[c].mean()
+    row.update(_doc_interval(group))
     row.update(_time_to_targets(group))
     return pd.Series(row)
 
@@ -98,12 +135,18 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     table["params_m"] = table["params"] / 1e6 if "params" in table else float("nan")
     table = _join_extra_sets(table, ok[ok["dataset"] != ok["train_dataset"]])
     parts = []
-    for _, part in table.groupby(["suite", "dataset", "split", "data_version", "device_name"], sort=False):
+    for _, part in table.groupby(SECTION, sort=False):
         part = part.sort_values("cer").copy()
-        part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"])
+        part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"], _doc_intervals(part))
         part["tied"] = part["rank"].map(part["rank"].value_counts()) > 1
         parts.append(part.sort_values(["rank", "cer"], kind="stable"))
     return pd.concat(parts).reset_index(drop=True)
+
+
+def _doc_intervals(part: pd.DataFrame) -> list | None:
+    if "cer_doc_lo" not in part:
+        return None
+    return list(zip(part["cer_doc_lo"], part["cer_doc_hi"]))
 
 
 def _join_extra_sets(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +154,10 @@ def _join_extra_sets(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
         agg = rows.groupby(EXTRA_JOIN).agg(**{f"cer@{name}": ("cer", "mean"),
                                               f"cer_ci@{name}": ("cer", ci_halfwidth),
                                               f"n@{name}": ("cer", "count")}).reset_index()
+        docs = rows.groupby(EXTRA_JOIN).apply(lambda g: pd.Series(_doc_interval(g) or NO_DOC_INTERVAL),
+                                              include_groups=False)
+        if docs.notna().any().any():  # only sets with per-document counts get the columns
+            agg = agg.merge(docs.add_suffix(f"@{name}").reset_index(), on=EXTRA_JOIN, how="left")
         table = table.merge(agg, on=EXTRA_JOIN, how="left")
     return table
 
@@ -118,11 +165,8 @@ def _join_extra_sets(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
 def truncated_runs(runs: pd.DataFrame) -> pd.DataFrame:
     ok = recognition_rows(runs)
     cut = ok[ok["truncated"] & (ok["dataset"] == ok["train_dataset"])]
-    return cut[[c for c in ("model", "decoder", "seed", "steps", "steps_budget", "cer", "device_name") if c in cut]]
-
-
-def extra_sets(table: pd.DataFrame) -> list[str]:
-    return [c[4:] for c in table.columns if c.startswith("cer@")]
+    return cut[[c for c in ("results", "model", "decoder", "seed", "steps", "steps_budget", "cer", "device_name")
+                if c in cut]]
 
 
 # ---------------------------------------------------------------------------------------------- cost columns
@@ -189,6 +233,17 @@ COST_NOTE = ("Cost columns come from `profiles.jsonl` (the suite profiles each m
              "see `train.num_workers`).")
 
 
+DOC_NOTE = ("**CER 95% (docs)**: the 95% percentile interval of the corpus CER when the test set's documents "
+            "(pages) are drawn again with replacement (1,000 resamples, the same documents for every seed and "
+            "every row; each resample's CER is the mean over seeds): how much the number depends on *which* "
+            "pages were transcribed, which the seed interval cannot show. With both intervals, a row ranks below "
+            "another only when its seed interval and its document interval both lie wholly above the other's: "
+            "rows whose seed intervals overlap, or whose document intervals overlap, share a rank.")
+PADDING_NOTE = ("*Padding %*: the share of the training batches' pixels that are padding (each line padded to the "
+                "widest of its batch; `train.batching: width` groups lines of similar width).")
+CHARSET_NOTE = "Reference characters outside the model's charset (it cannot write them: each counts as an error):"
+
+
 def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missing: dict | None = None) -> str:
     """The leaderboard page; ``missing``: {evaluation set: download command} of the sets the last run skipped,
     shown where their column would be (never a silent blank)."""
@@ -196,18 +251,68 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missi
     parts = ["# ocrbench leaderboard", "", INTRO, ""]
     if table.empty:
         parts += ["No finished recognizer runs yet.", ""] + _missing_lines(missing)
-    for keys, group in table.groupby(["suite", "dataset", "split", "data_version", "device_name"], sort=False):
+    parts += _sections(table, runs, missing) + efficiency_markdown(table)
+    return "\n".join(parts + _appendix(runs, [detectors] if detectors else []))
+
+
+def _sections(table: pd.DataFrame, runs: pd.DataFrame, missing: dict, level: str = "##",
+              source: str = "") -> list[str]:
+    """One heading, recipe line, table and notes per (suite, dataset, split, data version, device)."""
+    parts = []
+    for keys, group in table.groupby(SECTION, sort=False):
         suite, dataset, split, version, device = keys
-        parts += [f"## {dataset} ({split} split){f', suite {suite}' if suite else ''}", "",
-                  f"Device: {device or 'unknown'}; data version {version or 'n/a'}; {_recipe(group)}.", "",
-                  _table(group, missing), ""] + _missing_lines(missing)
-        for name in extra_sets(group):
-            parts += [f"`CER {name}`: the same trained models evaluated on {name} (evaluation only: never used "
-                      "for training, tuning or choosing a checkpoint).", ""]
-        if "gmacs_per_line" in group:
-            parts += [COST_NOTE, ""]
-    if detectors:
-        parts += [detectors, ""]
+        parts += [f"{level} {dataset} ({split} split){f', suite {suite}' if suite else ''}", "",
+                  f"{source}Device: {device or 'unknown'}; data version {version or 'n/a'}; {_recipe(group)}.", "",
+                  _table(group, missing), ""] + _missing_lines(missing) + _notes(group, runs)
+    return parts
+
+
+def _notes(group: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """What the columns of one section's table mean (only the notes its columns need)."""
+    parts = []
+    for name in extra_sets(group):
+        parts += [f"`CER {name}`: the same trained models evaluated on {name} (evaluation only: never used "
+                  "for training, tuning or choosing a checkpoint).", ""]
+    if _has(group, "cer_doc_lo"):
+        parts += [DOC_NOTE, ""]
+    parts += _charset_notes(group, runs)
+    if "gmacs_per_line" in group:
+        parts += [COST_NOTE, ""]
+    if _has(group, "padding_share"):
+        parts += [PADDING_NOTE, ""]
+    return parts
+
+
+def _has(group: pd.DataFrame, column: str) -> bool:
+    return column in group and group[column].notna().any()
+
+
+def _charset_notes(group: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """One line per evaluation set and set of missing characters, naming the models it applies to."""
+    ok = recognition_rows(runs)
+    if "charset_missing" not in ok:
+        return []
+    ok = ok[ok["config_id"].isin(set(group["config_id"])) & ok["device_name"].isin(set(group["device_name"]))]
+    ok = ok[ok["charset_missing"].map(lambda d: isinstance(d, dict) and bool(d))]
+    gaps: dict[tuple, list] = {}  # (evaluation set, missing characters) -> [reference characters, models...]
+    for _, r in ok.drop_duplicates(["dataset", "model"]).iterrows():
+        chars = tuple(sorted(r["charset_missing"].items(), key=lambda kv: (-kv[1], kv[0])))
+        gaps.setdefault((r["dataset"], chars), [r.get("chars")]).append(r["model"])
+    lines = [f"- {dataset}: {_missing_chars(chars, total)}; {', '.join(models)}"
+             for (dataset, chars), (total, *models) in gaps.items()]
+    return [CHARSET_NOTE, ""] + lines + [""] if lines else []
+
+
+def _missing_chars(chars: tuple, total) -> str:
+    shown = ", ".join(f"{c!r} ×{n}" for c, n in chars[:12]) + (", …" if len(chars) > 12 else "")
+    count = sum(n for _, n in chars)
+    share = f" ({100 * count / total:.2f}% of {int(total):,})" if pd.notna(total) and total else ""
+    return f"{count} characters{share}: {shown}"
+
+
+def _appendix(runs: pd.DataFrame, detectors: list[str]) -> list[str]:
+    """Detector tables, truncated runs (not ranked) and failed runs, after the leaderboards."""
+    parts = [line for text in detectors for line in (text, "")]
     cut = truncated_runs(runs)
     if not cut.empty:
         parts += ["## Truncated runs (not ranked)", "", "Stopped by the `train.max_minutes` safety limit before "
@@ -216,7 +321,7 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missi
     failed = failures(runs)
     if not failed.empty:
         parts += ["## Failed runs", "", tabulate(failed.values, headers=list(failed.columns), tablefmt="github"), ""]
-    return "\n".join(parts)
+    return parts
 
 
 def _missing_lines(missing: dict) -> list[str]:
@@ -252,12 +357,13 @@ def _fmt(v, spec: str, blank: str = "") -> str:
 
 def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
     cols = {"Rank": [f"={r}" if t else str(r) for r, t in zip(group["rank"], group["tied"])],
-            "Model": group["model"], "Decoder": group["decoder"],
-            "CER": [_fmt(v, ".4f") for v in group["cer"]], "± 95%": [_fmt(v, ".4f") for v in group["cer_ci"]],
-            "n": group["n"].astype(int).astype(str), "WER": [_fmt(v, ".4f") for v in group["wer"]]}
+            "Model": [variant_label(r) for _, r in group.iterrows()], "Decoder": group["decoder"],
+            "CER": [_fmt(v, ".4f") for v in group["cer"]], "± 95%": [_fmt(v, ".4f") for v in group["cer_ci"]]}
+    if _has(group, "cer_doc_lo"):
+        cols["CER 95% (docs)"] = [_span(lo, hi, ".4f") for lo, hi in zip(group["cer_doc_lo"], group["cer_doc_hi"])]
+    cols.update({"n": group["n"].astype(int).astype(str), "WER": [_fmt(v, ".4f") for v in group["wer"]]})
     for name in extra_sets(group):
-        cols[f"CER {name}"] = [_fmt(m, ".3f") + (f" ± {c:.3f}" if pd.notna(c) else "")
-                               for m, c in zip(group[f"cer@{name}"], group[f"cer_ci@{name}"])]
+        cols[f"CER {name}"] = [_extra_cell(r, name) for _, r in group.iterrows()]
     for name in missing or {}:
         cols.setdefault(f"CER {name}", ["not downloaded"] * len(group))
     cols["Params (M)"] = [_fmt(v, ".3f") for v in group.get("params_m", [None] * len(group))]
@@ -268,12 +374,26 @@ def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
     cols["Train lines/s"] = [_fmt(v, ".0f") for v in group.get("train_lines_per_s", [None] * len(group))]
     if "data_wait_share" in group:
         cols["Data wait %"] = [_fmt(100 * v if pd.notna(v) else None, ".1f") for v in group["data_wait_share"]]
+    if _has(group, "padding_share"):
+        cols["Padding %"] = [_fmt(100 * v if pd.notna(v) else None, ".1f") for v in group["padding_share"]]
     for target in ("0.1", "0.05"):
         if f"steps_to_{target}" in group:
             cols[f"steps → CER {target}"] = [_fmt(v, ".0f", "–") for v in group[f"steps_to_{target}"]]
     cols["Decode lines/s"] = [_fmt(v, ".0f") for v in group.get("decode_lines_per_s", [None] * len(group))]
     frame = pd.DataFrame({k: list(v) for k, v in cols.items()})
     return tabulate(frame.values, headers=list(frame.columns), tablefmt="github", disable_numparse=True)
+
+
+def _span(low, high, spec: str) -> str:
+    return "" if pd.isna(low) or pd.isna(high) else f"{low:{spec}}–{high:{spec}}"
+
+
+def _extra_cell(r: pd.Series, name: str) -> str:
+    """``0.800 ± 0.030`` on another evaluation set, and its document interval where the records have one."""
+    ci = r[f"cer_ci@{name}"]
+    cell = _fmt(r[f"cer@{name}"], ".3f") + (f" ± {ci:.3f}" if pd.notna(ci) else "")
+    docs = _span(r.get(f"cer_doc_lo@{name}"), r.get(f"cer_doc_hi@{name}"), ".3f")
+    return cell + (f" (docs {docs})" if docs else "")
 
 
 def _memory(r: pd.Series) -> str:
@@ -291,13 +411,34 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty or "status" not in runs:
         return pd.DataFrame()
     failed = runs[runs["status"] == "failed"]
-    return failed[[c for c in ["model", "seed", "dataset", "error", "time"] if c in failed]]
+    return failed[[c for c in ["results", "model", "seed", "dataset", "error", "time"] if c in failed]]
 
 
 # ---------------------------------------------------------------------------------------------- files
 
 def write_report(results_dir: str | Path, plot: bool = True) -> dict:
-    """Write leaderboard.md/.csv/.json and leaderboard.png into ``results_dir``; returns the paths written."""
+    """Write leaderboard.md/.csv/.json and leaderboard.png (and, with data-efficiency or transfer variants,
+    learning_curve.png) into ``results_dir``; returns the paths written."""
+    report = _folder_report(results_dir)
+    results_dir, runs, table = report.folder, report.runs, report.table
+    written = _write_leaderboard(results_dir, table, markdown(table, runs, detector_markdown(runs), report.missing))
+    detectors = detector_leaderboard(runs)
+    if not detectors.empty:
+        dcsv, djs = (results_dir / f"leaderboard_detectors.{ext}" for ext in ("csv", "json"))
+        write_table(detectors, dcsv, djs)
+        written.update(detectors_csv=str(dcsv), detectors_json=str(djs))
+    return {**written, **_write_plots(results_dir, table, plot)}
+
+
+class FolderReport(NamedTuple):
+    folder: Path
+    runs: pd.DataFrame
+    table: pd.DataFrame  # the leaderboard, with cost columns
+    missing: dict  # {evaluation set: download command} the folder's last run skipped
+
+
+def _folder_report(results_dir: str | Path) -> FolderReport:
+    """A results folder's records and leaderboard (a clear error for a folder that is not one)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError(f"results folder not found: {results_dir} (it should hold {RUNS_FILE})")
@@ -306,23 +447,90 @@ def write_report(results_dir: str | Path, plot: bool = True) -> dict:
                         "`ocrbench run` or `train` wrote (default local/<suite>)")
     runs = load_runs(results_dir)
     table = join_profiles(leaderboard(runs), load_profiles(results_dir))
-    md, csv, js = (results_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json"))
-    atomic_write_text(md, markdown(table, runs, detector_markdown(runs), read_missing(results_dir)))
-    write_table(table, csv, js)
-    written = {"markdown": str(md), "csv": str(csv), "json": str(js)}
-    detectors = detector_leaderboard(runs)
-    if not detectors.empty:
-        dcsv, djs = (results_dir / f"leaderboard_detectors.{ext}" for ext in ("csv", "json"))
-        write_table(detectors, dcsv, djs)
-        written.update(detectors_csv=str(dcsv), detectors_json=str(djs))
-    png = results_dir / "leaderboard.png"
-    if plot and not table.empty:
-        from .plots import plot_leaderboard
+    return FolderReport(results_dir, runs, table, read_missing(results_dir))
 
-        written["plot"] = str(plot_leaderboard(table, png))
-    elif png.exists():
-        png.unlink()  # never leave a plot that contradicts the table
+
+def _write_leaderboard(out: Path, table: pd.DataFrame, text: str) -> dict:
+    md, csv, js = (out / f"leaderboard.{ext}" for ext in ("md", "csv", "json"))
+    atomic_write_text(md, text)
+    write_table(table, csv, js)
+    return {"markdown": str(md), "csv": str(csv), "json": str(js)}
+
+
+def _write_plots(out: Path, table: pd.DataFrame, plot: bool, curves: pd.DataFrame | None = None) -> dict:
+    """leaderboard.png of ``table`` and learning_curve.png of ``curves`` (default ``table``) when it has
+    variants; a plot that would not be drawn again is removed, so none contradicts the table."""
+    curves = table if curves is None else curves
+    drawn = {"plot": (out / "leaderboard.png", plot and not table.empty,
+                      lambda path: _plots().plot_leaderboard(table, path)),
+             "learning_curve": (out / "learning_curve.png", plot and has_variants(curves),
+                                lambda path: _plots().plot_learning_curves(long_cer(curves), path))}
+    written = {}
+    for key, (path, wanted, draw) in drawn.items():
+        if wanted:
+            written[key] = str(draw(path))
+        elif path.exists():
+            path.unlink()
     return written
+
+
+def _plots():
+    from . import plots  # matplotlib is imported only when a plot is drawn
+
+    return plots
+
+
+# ---------------------------------------------------------------------------------------------- several folders
+
+COMBINED_INTRO = ("This page joins several results folders (one suite each; rows of different folders, "
+                  "configurations or machines are never merged). The real-handwriting track leads: models trained "
+                  "on real handwritten pages, ranked on the test split of their own collection and scored out of "
+                  "domain on the others. The synthetic track follows, as the smoke test it is.")
+SYNTHETIC_NOTE = ("Synthetic lines show that a model trains and decodes end to end, and serve as pretraining; "
+                  "their CER is not evidence about real handwriting (see the rank agreement above).")
+
+
+def write_combined_report(folders, out: str | Path | None = None, plot: bool = True) -> dict:
+    """One leaderboard for several results folders, written to ``out`` (default the first folder): the real
+    track first, its data-efficiency and transfer tables, the cross-collection matrix and the rank agreement
+    between the tracks, then the synthetic track; returns the paths written."""
+    reports = [_folder_report(f) for f in dict.fromkeys(str(f) for f in folders)]  # a folder given twice: once
+    out = Path(out) if out else reports[0].folder
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True)
+    written = _write_leaderboard(out, table, combined_markdown(reports))
+    real = table[~_synthetic(table)]
+    return {**written, **_write_plots(out, real if not real.empty else table, plot, curves=real)}
+
+
+def _synthetic(table: pd.DataFrame) -> pd.Series:
+    """Rows trained on generated data (:func:`~ocrbench.report.tracks.is_synthetic`)."""
+    if "train_dataset" not in table:  # an empty leaderboard
+        return pd.Series(False, index=table.index)
+    return table["train_dataset"].map(is_synthetic).astype(bool)
+
+
+def combined_markdown(reports: list[FolderReport]) -> str:
+    """The page of :func:`write_combined_report`."""
+    tables = [r.table.assign(results=str(r.folder)) for r in reports]
+    real = [t[~_synthetic(t)] for t in tables]
+    points = long_cer(pd.concat(tables, ignore_index=True))
+    parts = ["# ocrbench leaderboard", "", INTRO, "", COMBINED_INTRO, "", "## Real handwriting", ""]
+    parts += _track_sections(reports, real, "No real-handwriting runs in these folders.")
+    parts += efficiency_markdown(pd.concat(real, ignore_index=True), "###")
+    parts += matrix_markdown(points) + agreement_markdown(points)
+    parts += ["## Synthetic track (a smoke test)", "", SYNTHETIC_NOTE, ""]
+    parts += _track_sections(reports, [t[_synthetic(t)] for t in tables], "No synthetic runs in these folders.")
+    runs = pd.concat([r.runs.assign(results=str(r.folder)) for r in reports], ignore_index=True)
+    return "\n".join(parts + _appendix(runs, [d for d in (detector_markdown(r.runs) for r in reports) if d]))
+
+
+def _track_sections(reports: list[FolderReport], tables: list[pd.DataFrame], empty: str) -> list[str]:
+    parts = []
+    for report, table in zip(reports, tables):
+        if not table.empty:
+            parts += _sections(table, report.runs, report.missing, "###", f"Results `{report.folder}`. ")
+    return parts or [empty, ""]
 
 
 def write_table(table: pd.DataFrame, csv: Path, js: Path) -> None:
@@ -343,19 +551,20 @@ def compare(new: pd.DataFrame, reference: pd.DataFrame, tolerance: float = 0.0) 
     reference's spread when only it has; with one run on each side, the runs must agree to 4 decimals):
     inside it the verdict is ``same``, outside it ``worse``/``better`` by how much beyond the interval.
     ``tolerance`` widens the interval (an absolute CER), for gates across machines."""
-    cols = MATCH + ["cer", "cer_ci", "n", "cer_sd", "device_name"]
+    cols = MATCH + ["cer", "cer_ci", "n", "cer_sd", "device_name", "label"]
     a, b = (_with_sd(t)[cols] for t in (new, reference))
     both = a.merge(b, on=MATCH, how="outer", suffixes=("", "_ref"), indicator=True)
     out = []
     for _, r in both.iterrows():
+        keys = {**{k: r[k] for k in MATCH}, "label": r["label"] if isinstance(r["label"], str) else r["label_ref"]}
         if r["_merge"] != "both":
-            out.append({**{k: r[k] for k in MATCH}, "verdict": "only in new" if r["_merge"] == "left_only"
+            out.append({**keys, "verdict": "only in new" if r["_merge"] == "left_only"
                         else "only in reference", "cer": r["cer"], "cer_ref": r["cer_ref"]})
             continue
         diff, margin = r["cer"] - r["cer_ref"], _margin(r) + tolerance
         beyond = abs(diff) - margin
         verdict = "same" if beyond <= 1e-9 else ("worse" if diff > 0 else "better")
-        out.append({**{k: r[k] for k in MATCH}, "cer": r["cer"], "n": int(r["n"]), "cer_ref": r["cer_ref"],
+        out.append({**keys, "cer": r["cer"], "n": int(r["n"]), "cer_ref": r["cer_ref"],
                     "cer_ci_ref": r["cer_ci_ref"], "n_ref": int(r["n_ref"]), "delta": diff, "margin": margin,
                     "verdict": verdict, "beyond": max(0.0, beyond), "device": r["device_name"],
                     "device_ref": r["device_name_ref"]})
@@ -363,10 +572,12 @@ def compare(new: pd.DataFrame, reference: pd.DataFrame, tolerance: float = 0.0) 
 
 
 def _with_sd(table: pd.DataFrame) -> pd.DataFrame:
-    """The seeds' standard deviation, recovered from the interval half-width (NaN for one seed)."""
+    """The seeds' standard deviation, recovered from the interval half-width (NaN for one seed), and each row's
+    label (its variant, for rows that differ by line budget or start only)."""
     table = table.copy()
     table["cer_sd"] = [h / t95(n - 1) * math.sqrt(n) if n > 1 else float("nan")
                        for h, n in zip(table["cer_ci"], table["n"])]
+    table["label"] = [variant_label(r) for _, r in table.iterrows()]
     return table
 
 
@@ -396,14 +607,14 @@ def compare_markdown(delta: pd.DataFrame, new_label: str = "new", ref_label: str
     if delta.empty:
         return f"No configuration in common between {new_label} and {ref_label}."
     rows = []
-    for _, r in delta.sort_values(["dataset", "model", "decoder"]).iterrows():
+    for _, r in delta.sort_values(["dataset", "label", "decoder"]).iterrows():
         if "delta" not in r or pd.isna(r.get("delta")):
-            rows.append([r["model"], r["decoder"], _fmt(r.get("cer"), ".4f"), _fmt(r.get("cer_ref"), ".4f"),
+            rows.append([r["label"], r["decoder"], _fmt(r.get("cer"), ".4f"), _fmt(r.get("cer_ref"), ".4f"),
                          "", "", r["verdict"]])
             continue
         verdict = words[r["verdict"]] + (f" (outside by {r['beyond']:.4f})" if r["verdict"] != "same" else "")
         ref = f"{r['cer_ref']:.4f}" + (f" ± {r['cer_ci_ref']:.4f}" if pd.notna(r["cer_ci_ref"]) else "")
-        rows.append([r["model"], r["decoder"], f"{r['cer']:.4f} (n={int(r['n'])})", f"{ref} (n={int(r['n_ref'])})",
+        rows.append([r["label"], r["decoder"], f"{r['cer']:.4f} (n={int(r['n'])})", f"{ref} (n={int(r['n_ref'])})",
                      f"{r['delta']:+.4f}", f"±{r['margin']:.4f}", verdict])
     return tabulate(rows, headers=["Model", "Decoder", f"CER {new_label}", f"CER {ref_label}", "Δ", "allowed",
                                    "Verdict"], tablefmt="github", disable_numparse=True)

@@ -10,8 +10,10 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from ..records import atomic_write
+from .tracks import is_synthetic, variant_label
 
 # (column, axis label) of the cost panels: CER against each
 COST_AXES = [("gmacs_per_line", "GMACs per line (forward)"), ("train_lines_per_s", "training throughput (lines/s)"),
@@ -25,7 +27,7 @@ def best_per_model(table: pd.DataFrame) -> pd.DataFrame:
 
 def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
     """CER (mean, 95% interval as error bars) against GMACs/line, training lines/s and parameters, and, when
-    the table has another evaluation set, CER there against the synthetic CER."""
+    the table has another evaluation set, CER there against the CER on the training collection's test split."""
     points = best_per_model(table)
     extra = [c[4:] for c in table.columns if c.startswith("cer@")]
     panels = [(c, label) for c, label in COST_AXES if c in points and points[c].notna().any()]
@@ -51,19 +53,25 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
         pad = max(0.1 * (y_hi - y_lo), 0.01)
         ax.set_xlim(0, x_hi)
         ax.set_ylim(max(0.0, y_lo - pad), y_hi + pad)
+        synthetic = is_synthetic(table.iloc[0]["dataset"])
         if y_lo - pad < x_hi:
             ax.plot([0, y_hi + pad], [0, y_hi + pad], color="0.7", lw=1, ls="--", label="equal CER")
             ax.legend(fontsize=8, loc="lower right")
         else:
-            ax.set_title("all worse on real writing: equal CER lies below", fontsize=8, color="0.4")
-        ax.set_xlabel("CER, synthetic test split")
-        ax.set_ylabel(f"CER, {name} (real handwriting)")
+            worse_on = "real writing" if synthetic else name
+            ax.set_title(f"all worse on {worse_on}: equal CER lies below", fontsize=8, color="0.4")
+        ax.set_xlabel("CER, synthetic test split" if synthetic else f"CER, {table.iloc[0]['dataset']} test split")
+        ax.set_ylabel(f"CER, {name} ({'real handwriting' if synthetic else 'out of domain'})")
     for ax in axes[0]:
         _labels_inside(ax)
     first = table.iloc[0]
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
                  f"(mean of n seeds, 95% interval)", fontsize=10)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png"))
     finally:
@@ -76,7 +84,7 @@ def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: s
         if pd.isna(row.get(x)) or pd.isna(row.get(y)):
             continue
         ax.errorbar(row[x], row[y], xerr=_err(row, xerr), yerr=_err(row, yerr), fmt="o", ms=5, capsize=3)
-        ax.annotate(f"{row['model']} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
+        ax.annotate(f"{variant_label(row)} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
     ax.grid(alpha=0.3)
 
@@ -95,3 +103,52 @@ def _labels_inside(ax) -> None:
 
 def _err(row: pd.Series, col: str | None):
     return None if col is None or pd.isna(row.get(col)) else row[col]
+
+
+def plot_learning_curves(points: pd.DataFrame, path: Path) -> Path:
+    """Greedy CER (mean, 95% interval over seeds) against the lines trained on (log axis), one line per family
+    and start (solid: from scratch, dashed: fine-tuned), one panel per evaluation set, the training collection's
+    own test split first. ``points``: :func:`ocrbench.report.tracks.long_cer`."""
+    greedy = points[(points["decoder"] == "greedy") & points["lines"].notna()]
+    sets = list(pd.concat([greedy[greedy["in_domain"]], greedy])["dataset"].unique()) or ["no greedy rows"]
+    colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(greedy["model"].unique()))}
+    styles = _start_styles(greedy["start"].unique())
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.4 * len(sets) + 2.4, 4.6), squeeze=False, sharey=True,
+                             layout="constrained")  # room for the legend outside the panels
+    for ax, name in zip(axes[0], sets):
+        rows = greedy[greedy["dataset"] == name]
+        _curves(ax, rows, colours, styles)
+        where = "in domain" if rows["in_domain"].any() else "out of domain"
+        ax.set_title(f"{name} ({where})", fontsize=9)
+        ax.set_xlabel("training lines (log scale)")
+    axes[0][0].set_ylabel("CER, greedy (lower is better)")
+    handles = ([Line2D([], [], color=c, marker="o", label=m) for m, c in colours.items()]
+               + [Line2D([], [], color="0.3", ls=ls, label=start) for start, (ls, _) in styles.items()])
+    if handles:
+        fig.legend(handles=handles, fontsize=7, loc="outside right center")
+    fig.suptitle("Data efficiency and transfer (mean of n seeds, 95% interval)", fontsize=10)
+    return _save(fig, path)
+
+
+def _start_styles(starts) -> dict[str, tuple[str, float]]:
+    """{start: (line style, x offset factor)}: scratch solid, each pretrained start dashed (then dotted ...); the
+    small offsets keep the error bars of one family's starts apart at the same number of lines."""
+    pretrained = sorted(s for s in starts if s != "scratch")
+    styles = {"scratch": ("-", 0.97)} if "scratch" in set(starts) else {}
+    return {**styles, **{s: (("--", ":", "-.")[i % 3], 1.03 + 0.02 * i) for i, s in enumerate(pretrained)}}
+
+
+def _curves(ax, rows: pd.DataFrame, colours: dict, styles: dict) -> None:
+    """One line per family and start (and per device or results folder, when the rows come from several)."""
+    keys = ["model", "start"] + [c for c in ("device_name", "results") if c in rows and rows[c].nunique() > 1]
+    for key, line in rows.groupby(keys, sort=True):
+        line = line.sort_values("lines")
+        ls, shift = styles[key[1]]
+        ax.errorbar(line["lines"] * shift, line["cer"], yerr=line["cer_ci"].fillna(0), color=colours[key[0]],
+                    ls=ls, marker="o", ms=4, capsize=3)
+    if not rows.empty:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rows["lines"].unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.grid(alpha=0.3)

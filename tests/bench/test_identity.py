@@ -2,7 +2,15 @@
 
 from dataclasses import replace
 
-from ocrbench.bench.identity import config_id, expected_rows, row_key, run_hash, train_identity, with_seed
+from ocrbench.bench.identity import (
+    config_id,
+    data_identity,
+    expected_rows,
+    row_key,
+    run_hash,
+    train_identity,
+    with_seed,
+)
 from ocrbench.config import CONFIG_DIR, ModelEntry, config_hash, load_suite
 from ocrbench.models import _registry as registry
 from ocrbench.records import read_records
@@ -21,7 +29,7 @@ def test_a_new_model_version_is_a_new_identity(monkeypatch):
     resumed nor counted as done. Version 1 leaves the hash as it was before versions existed."""
     cfg, entry = load_suite(None), ModelEntry("line_cnn_tiny")
     before = run_hash(entry, cfg)
-    assert before == config_hash(entry.name, entry.kwargs, cfg.data, train_identity(cfg.train))
+    assert before == config_hash(entry.name, entry.kwargs, data_identity(cfg.data), train_identity(cfg.train))
     monkeypatch.setattr(registry._ENTRIES["line_cnn_tiny"], "version", 2)
     assert run_hash(entry, cfg) != before
 

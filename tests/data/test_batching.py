@@ -63,3 +63,13 @@ def test_lengths_on_host_of_a_batch_that_never_was_there(batch):
     on_device = LineBatch(*(t.to("meta") for t in (batch.images, batch.widths, batch.targets,
                                                    batch.target_lengths)), batch.texts)
     assert on_device.lengths_on_host(copy=False) == (None, None)  # no copy asked for, none made
+
+
+def test_a_reference_from_another_collection_keeps_its_text_but_targets_only_known_characters():
+    import numpy as np
+
+    from ocrbench.data.samples import LineSample
+
+    collate = LineCollator(Charset("ab"), height=8)
+    batch = collate([LineSample(np.zeros((8, 20), np.uint8), "abé", {})])
+    assert batch.texts == ["abé"] and batch.targets.tolist() == [[1, 2]]

@@ -62,3 +62,14 @@ def test_encode_rejects_unprepared_text():
 def test_duplicate_characters_rejected():
     with pytest.raises(ValueError, match="duplicate"):
         Charset("abca")
+
+
+def test_a_charset_from_training_text_keeps_frequent_characters_and_maps_the_rest():
+    from ocrbench.data.charset import REPLACEMENT_CHAR, charset_from_texts, missing_characters
+
+    charset = charset_from_texts(["éte été", "ete te", "ΩÊ"], min_count=2)
+    assert charset.chars == " et\u00e9" + REPLACEMENT_CHAR
+    r = REPLACEMENT_CHAR
+    assert charset.prepare("Êtes Ω") == f"{r}te{r} {r}"  # Ê's base E is not kept either
+    assert charset.stats.replaced == {"Ê": 1, "s": 1, "Ω": 1}
+    assert missing_characters(charset, ["tea", "aé"]) == {"a": 2}

@@ -15,7 +15,7 @@ from ocrbench.cli import main
 from ocrbench.config import DataConfig
 from ocrbench.data.charset import IAM_CHARS
 from ocrbench.data.download import REDUCED, get_recipe
-from ocrbench.datasets import create_dataset, dataset_info, list_datasets, memorials
+from ocrbench.datasets import create_dataset, dataset_info, list_datasets
 from ocrbench.errors import NotDownloaded, UnknownNameError
 
 PACKAGE = Path(ocrbench.__file__).parent
@@ -73,15 +73,3 @@ def test_cli_data_info(capsys):
     assert main(["data", "info", "stanford-memorials", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["splits"] == ["test"] and out["needs_root"] is False
-
-
-def test_document_ids_join_the_pages_and_copies_of_a_text():
-    assert {memorials.document_id(s) for s in ("wikitexte_0016_1", "wikitexte_0016_3", "wikitexte_0016")} == {
-        "wikitexte_0016"}
-    assert memorials.document_id("imp_wikitexte_0172_double") == "imp_wikitexte_0172" != memorials.document_id("wikitexte_0172_2")
-
-
-def test_the_memorials_register_the_postprocess_their_recipe_names():
-    from ocrbench.data.download import postprocessor
-
-    assert postprocessor(get_recipe("copiste-dun-jour")) is memorials.document_splits

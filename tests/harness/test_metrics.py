@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ocrbench.harness.metrics import ErrorCounts, cer, wer
+from ocrbench.harness.metrics import DocumentErrorCounts, ErrorCounts, cer, wer
 
 
 def test_cer_counts_substitution_insertion_deletion():
@@ -45,3 +45,10 @@ def test_counts_accumulate_across_batches():
     counts = ErrorCounts().update(["ab"], ["ac"]).update(["xyz"], ["xyz"])
     assert (counts.char_edits, counts.chars, counts.lines) == (1, 5, 2)
     assert counts.cer == pytest.approx(0.2)
+
+
+def test_document_counts_sum_to_the_corpus_total():
+    hyps, refs = ["ab", "xyz", "the cat", ""], ["ac", "xyz", "the bat", "gone"]
+    counts = DocumentErrorCounts().update(hyps, refs, ["p1", "p2", "p1", None])
+    assert counts.total == ErrorCounts().update(hyps, refs)  # the same corpus CER as before
+    assert counts.as_lists() == {"p1": [2, 9, 2, 3], "p2": [0, 3, 0, 1]}  # the None line: corpus only

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -37,6 +38,29 @@ def test_batch_order_is_deterministic_and_resumable():
     assert first == again and resumed == first[5:9]
     epoch = [i for b in first[:3] for i, _ in b]
     assert len(set(epoch)) == 9  # no repeats within an epoch
+
+
+def test_width_batching_sees_every_line_once_per_epoch_with_less_padding():
+    widths = np.random.default_rng(0).integers(50, 800, size=1000)
+    order = BatchOrder(1000, 16, seed=3, widths=widths)
+    epoch = [[i for i, _ in b] for _, b in zip(range(order.per_epoch), order)]
+    assert sorted(i for b in epoch for i in b) == sorted(order.epoch_batches(0).ravel().tolist())
+    assert len({i for b in epoch for i in b}) == 62 * 16  # no repeats, the ragged 8 lines dropped
+
+    def padding(batches):
+        return np.mean([1 - widths[b].sum() / (widths[b].max() * len(b)) for b in batches])
+
+    random = [[i for i, _ in b] for _, b in zip(range(62), BatchOrder(1000, 16, seed=3))]
+    assert padding(epoch) < 0.1 < 0.3 < padding(random)
+    resumed = [b for _, b in zip(range(5), BatchOrder(1000, 16, seed=3, start_step=60, widths=widths))]
+    assert resumed == [b for _, b in zip(range(65), BatchOrder(1000, 16, seed=3, widths=widths))][60:]
+
+
+def test_the_padding_share_is_measured(rendered_lines, tmp_path):
+    random = train(make_model(), rendered_lines, tiny_cfg(steps=4), tmp_path / "a", progress=False)
+    by_width = train(make_model(), rendered_lines, tiny_cfg(steps=4, batching="width"), tmp_path / "b",
+                     progress=False)
+    assert 0 < by_width.padding_share < random.padding_share < 1
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(rendered_lines, tmp_path, monkeypatch):

@@ -124,7 +124,7 @@ def test_overfits_one_batch(name, rendered_lines):
 # ---- the harness/model contract: declared on the base, no probing ----
 
 HARNESS_CALLS = ("collate", "loss", "predict", "set_grad_checkpointing", "num_params", "flops_passes",
-                 "profile_predict", "feature_stages", "forward_features")
+                 "profile_predict", "feature_stages", "forward_features", "class_labels", "class_parameters")
 
 
 def test_every_harness_call_is_declared_on_the_shared_base():
@@ -190,3 +190,30 @@ def test_a_model_without_conv_stages_shows_n_a():
         model.feature_stages()
     with pytest.raises(UserError, match="n/a"):
         feature_maps(model, torch.rand(1, 1, HEIGHT, 8), torch.tensor([8]))
+
+
+def with_every_charset_layer(name: str, chars: str):
+    """A tiny model with all its optional charset-sized layers (a seq2seq model's auxiliary CTC head)."""
+    from ocrbench.models._seq2seq import Seq2SeqRecognizer
+
+    model = create_model(name, Charset(chars), input_height=HEIGHT)
+    if isinstance(model, Seq2SeqRecognizer):
+        model = create_model(name, Charset(chars), input_height=HEIGHT, ctc_weight=0.3)
+    return model
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_class_parameters_are_exactly_the_charset_sized_ones(name):
+    """``class_parameters`` names every parameter whose shape changes with the charset, and only those, with
+    the axis that changes; that axis holds the first classes of ``class_labels`` (all of them in the output
+    layer), and every character is labelled by itself (transfer learning maps rows by these labels)."""
+    small, large = with_every_charset_layer(name, "abc"), with_every_charset_layer(name, "abcdefgh")
+    small_state, large_state = small.state_dict(), large.state_dict()
+    changed = {k: next(i for i, (a, b) in enumerate(zip(t.shape, large_state[k].shape)) if a != b)
+               for k, t in small_state.items() if t.shape != large_state[k].shape}
+    assert large.class_parameters() == changed
+    labels = large.class_labels()
+    sizes = [large_state[k].shape[axis] for k, axis in changed.items()]
+    assert all(size <= len(labels) for size in sizes) and max(sizes) == len(labels)
+    assert len(labels) - len(small.class_labels()) == 5 and len(set(labels)) == len(labels)
+    assert [labels[i] for i in large.charset.encode("abcdefgh")] == list("abcdefgh")

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from ...config import DataConfig
 from ...data import integrity
 from ...data.cache import CachedLines
-from ...data.charset import Charset, CharsetError
+from ...data.charset import Charset, CharsetError, charset_from_texts
 from ...data.images import scan_to_ink
 from ...data.registry import register_dataset, resolve_options
 from ...errors import DataError
@@ -23,7 +23,9 @@ from .page import TextLine
 
 XML_LINES_VERSION = 1  # bump when a change alters any cached crop
 DEFAULT_OPTIONS = {"line_types": ["Handwritten"], "polygon_mask": False, "padding": 0,
-                   "superscript": SUPERSCRIPT, "strikethrough": STRIKETHROUGH, "convention_token": TOKEN}
+                   "superscript": SUPERSCRIPT, "strikethrough": STRIKETHROUGH, "convention_token": TOKEN,
+                   "charset": "iam", "charset_min_count": 5}
+CHARSETS = ("iam", "train")  # IAM's 79 symbols, or the characters of the folder's own training split
 SPLIT_FILES = {"train": "train.txt", "val": "val.txt", "test": "test.txt"}
 
 
@@ -55,6 +57,10 @@ def parse_options(options: Mapping[str, Any], kind: str) -> dict[str, Any]:
         types = None if types.lower() == "all" else [t.strip() for t in types.split(",") if t.strip()]
     opts["line_types"] = sorted(t.lower() for t in types) if types else None
     apply_conventions("", opts["superscript"], opts["strikethrough"], opts["convention_token"])  # validates
+    if opts["charset"] not in CHARSETS:
+        raise DataError(f"{kind} option charset must be one of {', '.join(CHARSETS)}, got {opts['charset']!r}")
+    if not isinstance(opts["charset_min_count"], int) or opts["charset_min_count"] < 1:
+        raise DataError(f"{kind} option charset_min_count must be an integer >= 1, got {opts['charset_min_count']!r}")
     return opts
 
 
@@ -78,39 +84,66 @@ def split_stems(root: Path, split: str) -> set[str] | None:
     return {s.strip() for s in files[split].read_text().splitlines() if s.strip() and not s.startswith("#")}
 
 
+def _has_types(page) -> bool:
+    """Whether a page tags its lines with types at all (pages that tag none keep every line)."""
+    return any(line.label or line.line_type for line in page.lines)
+
+
 class XmlLines(CachedLines):
     """Line crops and transcriptions of a folder of page images + ALTO or PAGE XML (see the module doc)."""
 
-    def __init__(self, split: str, cfg: DataConfig, fmt: str):
+    def __init__(self, split: str, cfg: DataConfig, fmt: str, document_of=None):
         kind = {"alto": "alto", "page": "pagexml"}[fmt]
         if not cfg.root:
             raise DataError(f"{kind} needs a folder of page images and XML files: use --dataset {kind}:PATH "
                             f"or data.root=PATH")
         self.root, self.fmt = Path(cfg.root).expanduser(), fmt
         self.options = parse_options(cfg.options, kind)
-        self.charset = Charset(oov=cfg.oov)
+        # a page's document (resampled whole by the leaderboard's bootstrap); default: each page its own
+        self.document_of = document_of or (lambda stem: stem)
         pages = read_page_folder(self.root, (fmt,))
         if not pages:
             raise DataError(f"no {fmt.upper()} XML files found under {self.root}")
+        self.charset, self.charset_rule = self._make_charset(cfg, pages)
         stems = split_stems(self.root, split)
         self.pages = [p for p in pages if stems is None or p.xml_path.stem in stems]
         self.stats: Counter = Counter()
         self.records = self._select_lines()
         key = {"version": XML_LINES_VERSION, "kind": kind, "root": str(self.root.resolve()), "split": split,
-               "height": cfg.height, "options": self.options, "files": integrity.files_digest(
+               "height": cfg.height, "options": self.options, "charset": self.charset.chars, "files": integrity.files_digest(
                    [p.xml_path for p in self.pages] + [p.image_path for p in self.pages])}
         super().__init__(f"{kind}-{split}", cfg, key, [r["id"] for r in self.records])
+
+    def _make_charset(self, cfg: DataConfig, pages: list) -> tuple[Charset, str]:
+        """IAM's charset (``data.oov`` applies), or with option ``charset: train`` the characters of the
+        training split's transcriptions (the same for every split, so a model reads each split with the
+        charset it was built with; see :func:`~ocrbench.data.charset.charset_from_texts`)."""
+        if self.options["charset"] == "iam":
+            return Charset(oov=cfg.oov), f"IAM ({len(Charset())} symbols), data.oov={cfg.oov}"
+        train = split_stems(self.root, "train")
+        if train is None:
+            raise DataError(f"{self.root}: option charset=train needs a train split (train.txt) to take the "
+                            "characters from")
+        texts = [self._transcription(line) for page in pages if page.xml_path.stem in train for line in page.lines
+                 if keep_line(line, self.options["line_types"], _has_types(page))]
+        minimum = self.options["charset_min_count"]
+        charset = charset_from_texts(texts, minimum)
+        return charset, (f"the train split's characters seen at least {minimum} times ({len(charset) - 1}, plus "
+                         "U+FFFD); rarer ones become their base letter when it is kept, else U+FFFD (counted)")
+
+    def _transcription(self, line: TextLine) -> str:
+        return apply_conventions(line.text, self.options["superscript"], self.options["strikethrough"],
+                                 self.options["convention_token"])
 
     def _select_lines(self) -> list[dict]:
         records = []
         for page_index, page in enumerate(self.pages):
-            has_types = any(line.label or line.line_type for line in page.lines)
+            has_types = _has_types(page)
             for line in page.lines:
                 if not keep_line(line, self.options["line_types"], has_types):
                     self.stats[f"filtered_type_{line.line_type}"] += 1
                     continue
-                text = apply_conventions(line.text, self.options["superscript"], self.options["strikethrough"],
-                                         self.options["convention_token"])
+                text = self._transcription(line)
                 try:
                     text = self.charset.prepare(text)
                 except CharsetError as e:
@@ -146,7 +179,9 @@ class XmlLines(CachedLines):
 
     def sample_meta(self, index: int) -> dict:
         r = self.records[self._record_index(index)]
-        return {"id": r["id"], "line_type": r["type"], "page": str(self.pages[r["page"]].image_path.name)}
+        page = self.pages[r["page"]]
+        return {"id": r["id"], "line_type": r["type"], "page": str(page.image_path.name),
+                "document": self.document_of(page.xml_path.stem)}
 
 
 _XML_LICENSE = "the folder's own license (e.g. stanford-memorials, copiste-dun-jour: CC-BY 4.0)"

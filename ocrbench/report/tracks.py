@@ -1,0 +1,225 @@
+"""The real-handwriting and synthetic tracks side by side, derived from leaderboard tables: variant labels, the
+data-efficiency and transfer tables, the cross-collection matrix and the rank agreement between the tracks.
+
+Everything here starts from :func:`long_cer`, one row per (leaderboard row, evaluation set), so the tables, the
+learning-curve plot and the matrix read the same numbers. A leaderboard row is one configuration on one device
+(its seeds averaged); these views choose among rows, they never average rows together.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from .stats import spearman
+
+# The report reads records only, never the dataset registry (tests/test_imports.py), so a dataset's name is the
+# marker: the generated datasets are registered as synth-* (synth-lines, synth-pages).
+SYNTHETIC_PREFIX = "synth-"
+ALL_LINES = "all"  # the budget label of data.train_lines = null (every training line)
+
+
+def is_synthetic(dataset) -> bool:
+    """Generated data: a smoke test and pretraining source, never the headline."""
+    return str(dataset).startswith(SYNTHETIC_PREFIX)
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def start_label(init_from) -> str:
+    """``scratch``, or where the initial weights came from: ``from quick`` for ``suite:quick``, else the
+    checkpoint's folder and file name."""
+    if not isinstance(init_from, str) or not init_from:
+        return "scratch"
+    kind, sep, name = init_from.partition(":")
+    return f"from {name}" if sep and kind == "suite" else f"from {'/'.join(Path(init_from).parts[-2:])}"
+
+
+def budget_label(budget) -> str:
+    return str(int(budget)) if _present(budget) else ALL_LINES
+
+
+def variant_label(row) -> str:
+    """``crnn_small · 250 lines · from quick``: the model and, when the record sets them, its training-line
+    budget and its start; just the model name for records without them."""
+    parts = [str(row["model"])]
+    if _present(row.get("train_lines_budget")):
+        parts.append(f"{int(row['train_lines_budget'])} lines")
+    start = start_label(row.get("init_from"))
+    return " · ".join(parts + ([start] if start != "scratch" else []))
+
+
+def has_variants(table: pd.DataFrame) -> bool:
+    """Whether any row is a data-efficiency or transfer variant (a line budget or a start other than scratch)."""
+    budgets = table["train_lines_budget"].map(_present).any() if "train_lines_budget" in table else False
+    starts = (table["init_from"].map(start_label) != "scratch").any() if "init_from" in table else False
+    return bool(budgets or starts)
+
+
+def extra_sets(table: pd.DataFrame) -> list[str]:
+    """The evaluation sets joined to a leaderboard table as ``cer@NAME`` columns."""
+    return [c[4:] for c in table.columns if c.startswith("cer@")]
+
+
+def cer_cell(mean, halfwidth, spec: str = ".3f") -> str:
+    """``0.123 ± 0.004`` (the half-width left out with one seed), ``–`` without a value."""
+    if not _present(mean):
+        return "–"
+    return format(mean, spec) + (f" ± {format(halfwidth, spec)}" if _present(halfwidth) else "")
+
+
+# ---------------------------------------------------------------------------------------------- one long frame
+
+KEEP = ["results", "model", "decoder", "config_id", "device_name", "train_dataset", "train_lines", "n"]
+
+
+def long_cer(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (leaderboard row, evaluation set): ``dataset``, ``cer``, ``cer_ci``, ``in_domain`` (the training
+    collection's own test split), the variant's ``label``, ``start`` and ``budget``, and ``lines`` (lines trained
+    on: the record's ``train_lines``, else the budget; NaN when neither is known)."""
+    if table.empty:
+        return pd.DataFrame(columns=KEEP + ["dataset", "cer", "cer_ci", "in_domain", "label", "start", "budget"])
+    base = table[[c for c in KEEP if c in table]].assign(
+        label=[variant_label(r) for _, r in table.iterrows()],
+        start=table["init_from"].map(start_label) if "init_from" in table else "scratch",
+        budget=table["train_lines_budget"].map(budget_label) if "train_lines_budget" in table else ALL_LINES)
+    lines = table["train_lines"] if "train_lines" in table else pd.Series(float("nan"), index=table.index)
+    budget = table["train_lines_budget"] if "train_lines_budget" in table else lines
+    base["lines"] = pd.to_numeric(lines.fillna(budget), errors="coerce")
+    frames = [base.assign(dataset=table["dataset"], cer=table["cer"], cer_ci=table["cer_ci"], in_domain=True)]
+    frames += [base.assign(dataset=name, cer=table[f"cer@{name}"], cer_ci=table[f"cer_ci@{name}"], in_domain=False)
+               for name in extra_sets(table)]
+    out = pd.concat(frames, ignore_index=True)
+    return out[out["cer"].notna()].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- data efficiency
+
+def _budget_order(label: str) -> float:
+    return math.inf if label == ALL_LINES else float(label)
+
+
+def efficiency_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """{evaluation set: greedy CER ± 95% by family and start (rows) and line budget (columns 250 / 1000 / all)},
+    the training collection's own test split first."""
+    greedy = points[points["decoder"] == "greedy"]
+    greedy = greedy.assign(pretrained=greedy["start"] != "scratch").sort_values(["model", "pretrained", "start"])
+    out = {}
+    for name in pd.concat([greedy[greedy["in_domain"]], greedy])["dataset"].unique():
+        rows = greedy[greedy["dataset"] == name]
+        cells = pd.DataFrame({"row": _row_keys(rows), "budget": rows["budget"],
+                              "cell": [cer_cell(m, c) for m, c in zip(rows["cer"], rows["cer_ci"])]})
+        frame = cells.pivot(index="row", columns="budget", values="cell").reindex(cells["row"].unique())
+        out[name] = frame[sorted(frame.columns, key=_budget_order)].fillna("–")
+    return out
+
+
+def _row_keys(rows: pd.DataFrame) -> pd.Series:
+    """``family · start``; two configurations that would share a cell (another device, recipe or results folder)
+    keep rows of their own, named by config, device and folder: rows are chosen, never averaged."""
+    keys = rows["model"] + " · " + rows["start"]
+    clash = rows.assign(key=keys).duplicated(["key", "budget"], keep=False)
+    where = [f" [{r['config_id']} on {r['device_name']}{', ' + str(r['results']) if 'results' in r else ''}]"
+             for _, r in rows.iterrows()]
+    return keys + pd.Series(where, index=rows.index).where(clash, "")
+
+
+EFFICIENCY_NOTE = ("Greedy CER (mean ± 95% over seeds) of each family by the number of lines it was trained on "
+                   "(columns: the `data.train_lines` budget; *all* = every training line; the same smaller subsets "
+                   "lie inside the larger) and by its start: from scratch, or fine-tuned from another suite's "
+                   "checkpoint (`train.init_from`, e.g. *from quick*: the synthetic quick suite). Sets other "
+                   "than the training collection's test split are out of domain. `learning_curve.png` draws them.")
+
+
+def efficiency_markdown(table: pd.DataFrame, level: str = "##") -> list[str]:
+    """The data-efficiency and transfer section (no lines when the table has no variants)."""
+    if not has_variants(table):
+        return []
+    parts = [f"{level} Data efficiency and transfer", "", EFFICIENCY_NOTE, ""]
+    points = long_cer(table)
+    in_domain = set(points.loc[points["in_domain"], "dataset"])
+    for name, frame in efficiency_tables(points).items():
+        where = "in domain" if name in in_domain else "out of domain"
+        parts += [f"**{name}** ({where}):", "",
+                  tabulate(frame.reset_index().values, headers=["Family · start", *frame.columns],
+                           tablefmt="github", disable_numparse=True), ""]
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------- across tracks
+
+def cross_matrix(points: pd.DataFrame) -> pd.DataFrame:
+    """Rows: training collection; columns: test collection; cell: the best greedy CER (a configuration's mean
+    over seeds) among every configuration trained on the row's collection, and which one it was."""
+    greedy = points[points["decoder"] == "greedy"]
+    if greedy.empty:
+        return pd.DataFrame()
+    best = greedy.loc[greedy.groupby(["train_dataset", "dataset"])["cer"].idxmin()]
+    best = best.assign(cell=[f"{c:.3f} ({label})" for c, label in zip(best["cer"], best["label"])])
+    matrix = best.pivot(index="train_dataset", columns="dataset", values="cell")
+    order = sorted(matrix.columns, key=lambda d: (is_synthetic(d), d))  # real collections first
+    return matrix.reindex(sorted(matrix.index, key=lambda d: (is_synthetic(d), d)))[order].fillna("–")
+
+
+def matrix_markdown(points: pd.DataFrame, level: str = "##") -> list[str]:
+    matrix = cross_matrix(points)
+    if matrix.empty:
+        return []
+    return [f"{level} Cross-collection matrix", "",
+            "Best greedy CER over all configurations (families, line budgets, starts; each the mean over its "
+            "seeds) trained on the row's collection and tested on the column's, with the configuration that "
+            "reached it. Cells where the row and column name the same collection are in domain.", "",
+            tabulate(matrix.reset_index().values, headers=["trained on \\ tested on", *matrix.columns],
+                     tablefmt="github", disable_numparse=True), ""]
+
+
+def headline_cer(points: pd.DataFrame) -> pd.Series:
+    """Greedy CER on each collection's own test split of each family trained from scratch on every line,
+    indexed by (train_dataset, model); the best row where a family has several (devices, recipes)."""
+    head = points[(points["decoder"] == "greedy") & points["in_domain"] & (points["start"] == "scratch")
+                  & (points["budget"] == ALL_LINES)]
+    return head.groupby(["train_dataset", "model"])["cer"].min()
+
+
+def rank_agreement(points: pd.DataFrame) -> list[dict]:
+    """Spearman rho between the family rankings of each real collection and each synthetic one, over the
+    families present in both (:func:`headline_cer`)."""
+    cer = headline_cer(points)
+    collections = list(cer.index.get_level_values(0).unique())
+    out = []
+    for real in [c for c in collections if not is_synthetic(c)]:
+        for synthetic in [c for c in collections if is_synthetic(c)]:
+            common = sorted(set(cer[real].index) & set(cer[synthetic].index))
+            rho, low, high = spearman(cer[real][common], cer[synthetic][common])
+            out.append({"real": real, "synthetic": synthetic, "n": len(common), "rho": rho, "low": low,
+                        "high": high, "families": common})
+    return out
+
+
+def agreement_markdown(points: pd.DataFrame, level: str = "##") -> list[str]:
+    rows = rank_agreement(points)
+    if not rows:
+        return []
+    parts = [f"{level} Rank agreement between the tracks", "",
+             "Do the synthetic smoke test's rankings predict the real ones? Spearman ρ between the families' "
+             "greedy CER on each track's own test split (each family trained from scratch on every line).", ""]
+    for r in rows:
+        parts += [f"- {r['real']} vs {r['synthetic']}: {_rho_text(r)}"]
+    return parts + [""]
+
+
+def _rho_text(r: dict) -> str:
+    if not _present(r["rho"]):
+        return f"n = {r['n']} families in both: too few (or one side all equal) for a rank correlation"
+    ci = (f", approximate 95% interval {r['low']:.2f} to {r['high']:.2f} (Fisher z)" if _present(r["low"])
+          else "")
+    text = f"ρ = {r['rho']:.2f} over n = {r['n']} families ({', '.join(r['families'])}){ci}."
+    if r["n"] < 10:
+        text += (f" n = {r['n']} is small: ρ has a wide interval, and a perfect agreement (ρ = 1) happens by "
+                 f"chance in 1 of {math.factorial(r['n'])} orderings.")
+    return text

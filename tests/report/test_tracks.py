@@ -1,0 +1,177 @@
+"""The real-handwriting track in the report: variant labels, document intervals, the data-efficiency and transfer
+tables, the learning curve, the cross-collection matrix, the rank agreement and the multi-folder command."""
+
+import argparse
+import json
+
+import pandas as pd
+import pytest
+
+from ocrbench.commands import report as report_command
+from ocrbench.errors import UserError
+from ocrbench.report.leaderboard import compare, compare_markdown, leaderboard, markdown, write_report
+from ocrbench.report.tracks import (
+    cross_matrix,
+    efficiency_tables,
+    has_variants,
+    is_synthetic,
+    long_cer,
+    rank_agreement,
+    variant_label,
+)
+
+REAL, OUT, SYNTH = "copiste-dun-jour", "stanford-memorials", "synth-lines"
+
+
+def pages(cer: float, n: int = 12) -> dict:
+    """``n`` documents of 100 characters, alternately easier and harder, whose corpus CER is ``cer``."""
+    return {f"p{i}": [round(100 * cer * (0.5 if i % 2 else 1.5)), 100, 0, 20] for i in range(n)}
+
+
+def real(model, cer, *, seed=0, dataset=REAL, budget=None, init="", decoder="greedy", **kw) -> dict:
+    """A record of the real track, with the fields the track adds."""
+    return {"suite": "real", "model": model, "dataset": dataset, "split": "test", "decoder": decoder, "cer": cer,
+            "wer": 2 * cer, "seed": seed, "status": "ok", "config_id": f"{model}-{budget}-{init}",
+            "device_name": "cpu", "train_dataset": REAL, "train_lines": budget or 4000,
+            "train_lines_budget": budget, "init_from": init, "doc_errors": pages(cer), "padding_share": 0.3, **kw}
+
+
+def synthetic(model, cer, *, seed=0, dataset=SYNTH) -> dict:
+    """A record as the quick suite writes it today: none of the real track's fields."""
+    return {"suite": "quick", "model": model, "dataset": dataset, "split": "test", "decoder": "greedy", "cer": cer,
+            "wer": 2 * cer, "seed": seed, "status": "ok", "config_id": f"q-{model}", "device_name": "cpu",
+            "train_dataset": SYNTH}
+
+
+FAMILIES = {"crnn_small": 0.10, "line_cnn_small": 0.30, "attention_lm_small": 0.20}
+
+
+def real_track() -> list[dict]:
+    """Each family at 250 / 1000 / all lines, from scratch and from quick, on its own test set and out of domain."""
+    rows = []
+    for model, cer in FAMILIES.items():
+        for budget, factor in ((250, 3.0), (1000, 1.6), (None, 1.0)):
+            for init, gain in (("", 1.0), ("suite:quick", 0.7)):
+                for dataset, shift in ((REAL, 1.0), (OUT, 2.0)):
+                    rows.append(real(model, cer * factor * gain * shift, budget=budget, init=init, dataset=dataset))
+    return rows
+
+
+def synthetic_track() -> list[dict]:
+    ranked = {"crnn_small": 0.02, "attention_lm_small": 0.05, "line_cnn_small": 0.03}  # two families swapped
+    return [r for model, cer in ranked.items() for r in (synthetic(model, cer), synthetic(model, 0.9, dataset=OUT))]
+
+
+def write_runs(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_labels_name_the_variant_and_old_records_keep_the_model_name():
+    assert variant_label({"model": "crnn_small", "train_lines_budget": 250, "init_from": "suite:quick"}) == \
+        "crnn_small · 250 lines · from quick"
+    assert variant_label({"model": "crnn_small", "train_lines_budget": None, "init_from": "runs/a/b/checkpoint.pt"}) \
+        == "crnn_small · from b/checkpoint.pt"
+    assert variant_label({"model": "crnn_small", "train_lines_budget": float("nan"), "init_from": ""}) == "crnn_small"
+    assert variant_label({"model": "crnn_small"}) == "crnn_small"
+    assert is_synthetic("synth-lines") and not is_synthetic(REAL) and not is_synthetic("alto:/data/x")
+
+
+def test_document_intervals_are_shown_and_join_the_rank_rule():
+    # one seed each, CER 0.10 and 0.11: apart on seeds (points), together on documents -> a shared rank
+    runs = pd.DataFrame([real("a", 0.10), real("b", 0.11), real("c", 0.40), real("a", 0.3, dataset=OUT)])
+    table = leaderboard(runs).set_index("model")
+    assert table.loc["a", "cer_doc_lo"] <= 0.10 <= table.loc["a", "cer_doc_hi"]
+    assert list(table["rank"]) == [1, 1, 3] and pd.notna(table.loc["a", f"cer_doc_lo@{OUT}"])
+    md = markdown(table.reset_index(), runs)
+    assert "CER 95% (docs)" in md and "Padding %" in md and "(docs " in md and "share a rank" in md
+
+
+def test_records_without_documents_keep_todays_columns():
+    table = leaderboard(pd.DataFrame([synthetic("a", 0.1), synthetic("a", 0.2, seed=1)]))
+    assert "cer_doc_lo" not in table and not has_variants(table)
+    md = markdown(table, pd.DataFrame())
+    assert "CER 95% (docs)" not in md and "Padding %" not in md
+
+
+def test_efficiency_tables_put_budgets_in_columns_and_starts_in_rows():
+    tables = efficiency_tables(long_cer(leaderboard(pd.DataFrame(real_track()))))
+    assert list(tables) == [REAL, OUT]  # the training collection's own test split first
+    in_domain = tables[REAL]
+    assert list(in_domain.columns) == ["250", "1000", "all"]
+    assert list(in_domain.index[:2]) == ["attention_lm_small · scratch", "attention_lm_small · from quick"]
+    assert in_domain.loc["crnn_small · scratch", "250"] == "0.300"
+    assert in_domain.loc["crnn_small · from quick", "all"] == "0.070"
+    assert tables[OUT].loc["crnn_small · scratch", "all"] == "0.200"
+
+
+def test_a_clash_in_one_cell_keeps_both_rows_apart():
+    runs = pd.DataFrame([real("a", 0.1), real("a", 0.2, device_name="gpu")])
+    table = efficiency_tables(long_cer(leaderboard(runs.assign(train_lines_budget=250))))[REAL]
+    assert len(table) == 2 and all("[a-None- on " in key for key in table.index)
+
+
+def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
+    runs = pd.DataFrame(real_track() + synthetic_track())
+    matrix = cross_matrix(long_cer(leaderboard(runs)))
+    assert list(matrix.index) == [REAL, SYNTH] and list(matrix.columns) == [REAL, OUT, SYNTH]
+    assert matrix.loc[REAL, REAL] == "0.070 (crnn_small · from quick)"
+    assert matrix.loc[SYNTH, SYNTH] == "0.020 (crnn_small)" and matrix.loc[SYNTH, REAL] == "–"
+
+
+def test_rank_agreement_compares_the_headline_rows_of_the_families_in_both_tracks():
+    runs = pd.DataFrame(real_track() + synthetic_track()[:4])  # line_cnn_small only in the real track
+    (row,) = rank_agreement(long_cer(leaderboard(runs)))
+    assert (row["real"], row["synthetic"], row["n"]) == (REAL, SYNTH, 2) and row["rho"] == pytest.approx(1.0)
+    (row,) = rank_agreement(long_cer(leaderboard(pd.DataFrame(real_track() + synthetic_track()))))
+    assert row["n"] == 3 and row["rho"] == pytest.approx(0.5)  # real: crnn < attention < line; synthetic swaps two
+
+
+def test_one_folder_with_variants_gets_the_efficiency_section_and_a_learning_curve(tmp_path):
+    written = write_report(write_runs(tmp_path / "real", real_track()))
+    md = open(written["markdown"]).read()
+    assert "## Data efficiency and transfer" in md and "| crnn_small · 250 lines · from quick " in md
+    assert written["learning_curve"].endswith("learning_curve.png")
+    write_runs(tmp_path / "real", synthetic_track())  # the same folder, no variants now: no stale curve
+    assert "learning_curve" not in write_report(tmp_path / "real", plot=False)
+    assert not (tmp_path / "real" / "learning_curve.png").exists()
+
+
+def run_report(*argv) -> dict:
+    parser = argparse.ArgumentParser()
+    report_command.register(parser.add_subparsers())
+    args = parser.parse_args(["report", *argv])
+    return args.handler(args)
+
+
+def test_several_folders_make_one_page_that_leads_with_real_handwriting(tmp_path):
+    quick, real_dir = write_runs(tmp_path / "quick", synthetic_track()), write_runs(tmp_path / "real", real_track())
+    out = run_report("--results", str(quick), "--results", str(real_dir), "--no-plot")
+    md = open(out["written"]["markdown"]).read()
+    assert out["written"]["markdown"] == str(quick / "leaderboard.md")  # default: the first folder
+    order = [md.index(h) for h in ("## Real handwriting", "### Data efficiency", "## Cross-collection matrix",
+                                   "## Rank agreement", "## Synthetic track (a smoke test)")]
+    assert order == sorted(order)
+    assert "ρ = 0.50 over n = 3 families" in md and "n = 3 is small" in md
+    table = pd.read_csv(out["written"]["csv"])
+    assert set(table["results"]) == {str(quick), str(real_dir)} and len(table) == 3 * 6 + 3
+
+
+def test_the_multi_folder_options_are_checked(tmp_path):
+    a, b = write_runs(tmp_path / "a", synthetic_track()), write_runs(tmp_path / "b", real_track())
+    with pytest.raises(UserError, match="--compare takes one --results"):
+        run_report("--results", str(a), "--results", str(b), "--compare", str(a))
+    with pytest.raises(UserError, match="--out is for several"):
+        run_report("--results", str(a), "--out", str(tmp_path / "x"))
+    out = run_report("--results", str(a), "--results", str(b), "--out", str(tmp_path / "joint"), "--no-plot")
+    assert out["written"]["markdown"] == str(tmp_path / "joint" / "leaderboard.md")
+    assert run_report("--results", str(a), "--results", str(a), "--no-plot")["written"]["markdown"] == \
+        str(a / "leaderboard.md")  # one folder given twice: its own report, as before
+
+
+def test_comparisons_name_the_variant_of_each_row():
+    table = leaderboard(pd.DataFrame(real_track()))
+    labels = set(compare(table, table)["label"])
+    assert "crnn_small · 250 lines · from quick" in labels and "crnn_small" in labels
+    assert "| crnn_small · 1000 lines " in compare_markdown(compare(table, table))
