@@ -317,10 +317,32 @@ def read_yaml(path: str | Path) -> dict:
 
 def load_suite(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SuiteConfig:
     """Read a suite YAML file (or the code defaults) and apply dotted overrides (``train.steps=10``)."""
-    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    data: dict[str, Any] = read_suite_yaml(path) if path is not None else {}
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     return _from_mapping(SuiteConfig, data, "")
+
+
+BASE_KEY = "base"  # a suite file's ``base: NAME`` starts it from suite NAME's sections (one recipe, one place)
+NEVER_INHERITED = ("name", "models", "results_dir", "reference_dir")
+
+
+def read_suite_yaml(path: str | Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A suite file's mapping, over its ``base`` suite's (a shipped name or a path) when it names one: sections
+    are merged field by field, the file's fields winning; its name and models are its own."""
+    data = read_yaml(path)
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    base_path = resolve_config(str(base))
+    if base_path.resolve() in seen or Path(path).resolve() == base_path.resolve():
+        raise ConfigError(f"{path}: base: {base} makes a cycle of suite files")
+    merged = {k: v for k, v in read_suite_yaml(base_path, (*seen, Path(path).resolve())).items()
+              if k not in NEVER_INHERITED}
+    for key, value in data.items():
+        both_mappings = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+        merged[key] = {**merged[key], **value} if both_mappings else value
+    return merged
 
 
 def set_dotted(data: dict, key: str, value) -> None:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU reference run: the machine's selftest (the premises of every number), the gpu suite (all six models, fixed steps, bf16) and the full profile of every model
-# in fp32 and bf16, with and without gradient checkpointing, all written under results/gpu/.
+# in fp32 and bf16, with and without gradient checkpointing, all written under results/gpu/; then the real track's
+# gpu-real suite (full-size models on copiste-dun-jour) into results/gpu-real/ when its data can be installed:
+# from the network, or from a mirror folder (OCRBENCH_MIRROR, e.g. ../shared/data/real on a machine without one).
 #
 #   bash scripts/gpu_reference.sh                 # on a CUDA box (H100/H200): 1 seed, then the profile
 #   SEEDS=3 bash scripts/gpu_reference.sh         # the 3-seed reference
@@ -20,12 +22,18 @@ if [[ "${DRY:-0}" == 1 ]]; then
                 steps: 2, eval_every: 0}}]")
   PROFILE=(--model line_cnn_small,crnn_small --precision fp32 --iters 2 --warmup 1)
   SELFTEST=(--threads 1)
-  rm -rf "$OUT"
+  REAL_OUT=local/gpu-real-dry
+  REAL_EXTRA=(--set train.steps=4 --set train.batch_size=4 --set train.device=cpu --set train.precision=fp32
+              --set train.num_workers=0 --set train.eval_every=2 --set lm.steps=5 --set lm.hidden=16
+              --set data.train_lines=16 --set "models=[line_cnn_tiny, {name: crnn_tiny, decoders: [greedy, beam+lm]}]")
+  rm -rf "$OUT" "$REAL_OUT"
 else
   OUT=results/gpu DEVICE=cuda PRECISION=fp32,bf16
   EXTRA=()
   PROFILE=(--model all --precision "$PRECISION")
   SELFTEST=()
+  REAL_OUT=results/gpu-real
+  REAL_EXTRA=()
 fi
 mkdir -p "$OUT"
 # a FAIL is reported, and the run goes on: its numbers are then read with the failed premise in mind
@@ -43,3 +51,13 @@ info = {"suite_wall_seconds": seconds, "seeds": seeds, "torch": torch.__version_
 open(f"{out}/run_info.json", "w").write(json.dumps(info, indent=1) + "\n")
 print(json.dumps(info))
 PY
+# the real track: its data is downloaded on request (never packaged); without it the script says so and stops here
+if ocrbench data download copiste-dun-jour && ocrbench data download stanford-memorials; then
+  mkdir -p "$REAL_OUT"
+  start=$(date +%s)
+  ocrbench run gpu-real --seeds "$SEEDS" --results "$REAL_OUT" --quiet "${REAL_EXTRA[@]}" | tee "$REAL_OUT/run.log"
+  echo "{\"suite_wall_seconds\": $(( $(date +%s) - start )), \"seeds\": $SEEDS}" > "$REAL_OUT/run_info.json"
+  ocrbench report --results "$REAL_OUT"
+else
+  echo "gpu-real skipped: copiste-dun-jour / stanford-memorials could not be installed (set OCRBENCH_MIRROR to a mirror folder)"
+fi

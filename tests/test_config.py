@@ -1,6 +1,7 @@
 import pytest
 
 from ocrbench.config import (
+    BASE_KEY,
     CONFIG_DIR,
     ConfigError,
     ModelEntry,
@@ -8,6 +9,8 @@ from ocrbench.config import (
     for_model,
     load_suite,
     parse_override,
+    read_suite_yaml,
+    resolve_config,
 )
 from ocrbench.datasets import create_dataset, dataset_info
 from ocrbench.errors import NotDownloaded
@@ -111,6 +114,11 @@ def test_shipped_configs_state_only_what_differs_from_the_code_defaults(path):
 
     data = read_yaml(path)
     data.pop("models", None)  # entries' per-model overrides are differences by construction
+    base = data.pop(BASE_KEY, None)
+    if base is not None:  # a value that overrides its base suite's is a difference, even when it is a default
+        inherited = read_suite_yaml(resolve_config(base))
+        data = {k: {f: v for f, v in section.items() if f not in inherited.get(k, {})}
+                if isinstance(section, dict) else section for k, section in data.items()}
     assert _restated_defaults(data, SuiteConfig) == []
 
 
@@ -122,3 +130,23 @@ def test_the_lm_trains_on_lines_as_long_as_synth_lines_longest():
     from ocrbench.datasets.synth_lines import DEFAULT_OPTIONS
 
     assert LMConfig().max_chars == DEFAULT_OPTIONS["max_chars"]
+
+
+def test_a_suite_starts_from_its_base_suite_and_overrides_it_field_by_field(tmp_path):
+    (tmp_path / "parent.yaml").write_text("name: parent\nmodels: [crnn_tiny]\neval_sets: [x]\n"
+                                          "train: {steps: 7, lr: 0.002}\ndata: {height: 24}\n")
+    (tmp_path / "child.yaml").write_text(f"name: child\nbase: {tmp_path / 'parent.yaml'}\nmodels: [line_cnn_tiny]\n"
+                                         "train: {steps: 9}\n")
+    cfg = load_suite(tmp_path / "child.yaml")
+    assert cfg.name == "child" and [e.name for e in cfg.models] == ["line_cnn_tiny"]
+    assert (cfg.train.steps, cfg.train.lr, cfg.data.height, cfg.eval_sets) == (9, 0.002, 24, ("x",))
+
+
+def test_a_cycle_of_base_suites_is_one_line(tmp_path):
+    (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\nmodels: [crnn_tiny]\n")
+    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\nmodels: [crnn_tiny]\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_suite(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: no-such-suite\nmodels: [crnn_tiny]\n")
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_suite(tmp_path / "c.yaml")

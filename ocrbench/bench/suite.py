@@ -329,21 +329,26 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
                    **_image_source(dataset), **decoding_fields(decodings[decoder]), "examples": ev.examples,
-                   **_charset_coverage(model, dataset, name, cfg)}
+                   **_references_fit(model, dataset, name, cfg)}
     if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
         _profile(entry, cfg, base, model.charset, sink)
 
 
-def _charset_coverage(model, dataset, name: str, cfg: SuiteConfig) -> dict:
-    """On an evaluation set (another collection): the reference characters the model's charset lacks, counted,
-    and the share of reference characters it can produce at all."""
-    if name == cfg.data.name:
-        return {}
+def _references_fit(model, dataset, name: str, cfg: SuiteConfig) -> dict:
+    """What stops a model from writing a reference at all, counted per evaluation set: lines longer than its
+    output cap (an autoregressive decoder's ``max_output_length``, never a silent cut) and, on another
+    collection, characters its charset lacks."""
     texts = [dataset[i].text for i in range(len(dataset))]
+    cap = model.max_output_length
+    fit = {"max_output_length": cap, "references_over_cap": sum(len(t) > cap for t in texts)} if cap else {}
+    return {**fit, **_charset_coverage(model, texts)} if name != cfg.data.name else fit
+
+
+def _charset_coverage(model, texts: list[str]) -> dict:
+    """The reference characters the model's charset lacks, counted, and the share it can produce at all."""
     missing = missing_characters(model.charset, texts)
     total = sum(len(t) for t in texts)
-    return {"charset_missing": missing, "charset_coverage": round(1 - sum(missing.values()) / max(total, 1), 4),
-            "eval_charset_rule": getattr(dataset, "charset_rule", "")}
+    return {"charset_missing": missing, "charset_coverage": round(1 - sum(missing.values()) / max(total, 1), 4)}
 
 
 def lm_config(cfg: SuiteConfig, train_set) -> LMConfig:

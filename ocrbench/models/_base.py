@@ -21,7 +21,8 @@
   (:func:`ocrbench.harness.transfer.load_init_weights`) maps these rows by label from one charset to another.
   Default: none (a detector); recognizers must declare theirs.
 
-Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)`` and ``lm_bonus_applies``;
+Recognizers add ``charset``, ``decoders``, ``min_input_width(target_length)``, ``lm_bonus_applies`` and
+``max_output_length`` (the most characters one line can be read as: None when only the input width bounds it);
 ``predict(images, widths, decoding)`` takes a :class:`~ocrbench.decoding.Decoding` (or a decoder's name), and
 the model keeps no decoding state.
 A mode a model does not support raises ``NotImplementedError`` and shows as ``n/a`` in reports.
@@ -147,6 +148,12 @@ class Recognizer(OCRModel):
     def __init__(self, charset: Charset, info: ModelInfo):
         super().__init__(info)
         self.charset = charset
+
+    @property
+    def max_output_length(self) -> int | None:
+        """The most characters one line can be read as (an autoregressive decoder's cap); None: a CTC model
+        reads as many as its frames allow (min_input_width pads every line to enough frames)."""
+        return None
 
     def collate(self, samples: list[LineSample]) -> LineBatch:
         """Lines scaled to the input height, padded to ``min_input_width`` and to a multiple of the stride."""

@@ -46,6 +46,10 @@ class Seq2SeqRecognizer(Recognizer):
 
     decoders = ("greedy", "beam", "beam+lm")
 
+    @property
+    def max_output_length(self) -> int:
+        return self.max_length
+
     def __init__(self, charset: Charset, info: ModelInfo, label_smoothing: float = 0.1, ctc_weight: float = 0.0,
                  max_length: int = 200):
         super().__init__(charset, info)

@@ -100,3 +100,35 @@ def test_observers_write_their_files_and_change_no_identity(tmp_path):
     assert FeatureHistory.load(out / FEATURE_HISTORY).steps == [0, 1, 2]
 
 
+
+
+def test_real_track_fields_of_a_record(tmp_path, shared_download):
+    shared_download("stanford-memorials")
+    cfg = tiny_suite(tmp_path, ModelEntry("attention_lm_tiny"))
+    cfg = replace(cfg, eval_sets=("stanford-memorials",), data=replace(cfg.data, train_lines=12),
+                  train=replace(cfg.train, batching="width"))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    own, other = read_records(tmp_path / "results" / "runs.jsonl")
+    assert own["train_lines"] == 12 and own["train_lines_budget"] == 12 and own["init_from"] == ""
+    assert 0 <= own["padding_share"] < 1 and own["charset"] and own["references_over_cap"] == 0
+    assert own["max_output_length"] >= max(len(e["ref"]) for e in own["examples"])
+    assert "charset_missing" not in own and 0 < other["charset_coverage"] <= 1
+    assert sum(n for n, *_ in other["doc_errors"].values()) == round(other["cer"] * other["chars"])
+
+
+def test_init_from_a_checkpoint_is_recorded_and_a_missing_source_is_one_line(tmp_path):
+    import pytest
+
+    from ocrbench.errors import UserError
+
+    source = tiny_suite(tmp_path / "a", ModelEntry("line_cnn_tiny"))
+    run_suite(source, progress=False, log=lambda *_: None)
+    checkpoint = read_records(tmp_path / "a" / "results" / "runs.jsonl")[0]["checkpoint"]
+    cfg = tiny_suite(tmp_path / "b", ModelEntry("line_cnn_tiny"))
+    tuned = replace(cfg, train=replace(cfg.train, init_from=checkpoint))
+    run_suite(tuned, progress=False, log=lambda *_: None)
+    row = read_records(tmp_path / "b" / "results" / "runs.jsonl")[0]
+    assert row["init_from"] == checkpoint and len(row["init_from_sha256"]) == 64 and row["init_new_classes"] == ""
+    missing = replace(cfg, train=replace(cfg.train, init_from="suite:quick"))
+    with pytest.raises(UserError, match="no checkpoint of line_cnn_tiny|has no model line_cnn_tiny"):
+        run_suite(missing, progress=False, log=lambda *_: None)
