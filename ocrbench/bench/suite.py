@@ -35,6 +35,7 @@ from ..config import LMConfig, ModelEntry, SuiteConfig, for_model, load_suite, r
 from ..data.cache import cache_home
 from ..data.charset import Charset, missing_characters
 from ..data.integrity import integrity_summary
+from ..data.registry import split_name
 from ..datasets import create_dataset
 from ..errors import NotDownloaded, UserError
 from ..harness.callbacks import Callback
@@ -206,7 +207,11 @@ def init_checkpoint(entry: ModelEntry, cfg: SuiteConfig) -> Path | None:
     if not spec:
         return None
     if not spec.startswith("suite:"):
-        return Path(spec).expanduser()
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise UserError(f"train.init_from={spec}: no such checkpoint file or run folder (give a checkpoint.pt, "
+                            "its run folder, or suite:NAME)")
+        return path
     name = spec.removeprefix("suite:")
     source = replace(load_suite(resolve_config(name)), runs_dir=cfg.runs_dir)
     match = next((e for e in source.models if e.name == entry.name), None)
@@ -380,9 +385,15 @@ def _evaluation_sets(cfg: SuiteConfig, test_set):
         yield name, evaluation_set(cfg, name)
 
 
+# options of an evaluation set given as a folder (``alto:PATH``, ``pagexml:PATH``): every line, its text as written
+FOLDER_EVAL_OPTIONS = {"line_types": "all", "charset": "all"}
+
+
 def evaluation_set(cfg: SuiteConfig, name: str):
-    """The test split of evaluation set ``name`` at the suite's line height (its own root and options)."""
-    return create_dataset(name, "test", replace(cfg.data, name=name, root=None, options={}))
+    """The test split of evaluation set ``name`` at the suite's line height, with its own root and options (a page
+    folder: every line, nothing mapped, so what the model cannot write counts as errors and is reported)."""
+    options = FOLDER_EVAL_OPTIONS if split_name(name)[0] in ("alto", "pagexml") else {}
+    return create_dataset(name, "test", replace(cfg.data, name=name, root=None, options=options, train_lines=None))
 
 
 def skip_missing_eval_sets(cfg: SuiteConfig, log=print) -> SuiteConfig:

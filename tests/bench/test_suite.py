@@ -132,3 +132,12 @@ def test_init_from_a_checkpoint_is_recorded_and_a_missing_source_is_one_line(tmp
     missing = replace(cfg, train=replace(cfg.train, init_from="suite:quick"))
     with pytest.raises(UserError, match="no checkpoint of line_cnn_tiny|has no model line_cnn_tiny"):
         run_suite(missing, progress=False, log=lambda *_: None)
+
+
+def test_a_users_page_folder_is_an_evaluation_set_read_as_written(tmp_path, memorial_pages):
+    cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
+    cfg = replace(cfg, eval_sets=(f"alto:{memorial_pages}",))
+    run_suite(cfg, progress=False, log=lambda *_: None)
+    own, folder = read_records(tmp_path / "results" / "runs.jsonl")
+    assert folder["dataset"] == f"alto:{memorial_pages}" and folder["train_dataset"] == "synth-lines"
+    assert folder["lines"] > own["lines"] / 100 and folder["charset_coverage"] <= 1 and "doc_errors" in folder

@@ -234,3 +234,16 @@ def test_check_fails_where_loading_fails_and_names_characters_outside_the_charse
     assert any("'€' (U+20AC) x1" in n and "'✓' (U+2713) x1" in n for n in report["notes"])
     assert run_check(f"alto:{faulty_alto}", None).as_dict(skip_bad=True)["ok"]
     assert run_check(f"alto:{clean}", None).as_dict()["ok"]
+
+
+def test_charset_all_keeps_every_character_as_written(tmp_path, faulty_alto):
+    cfg = DataConfig(height=32, skip_bad=True, cache_dir=str(tmp_path), options={"charset": "all"})
+    ds = create_dataset(f"alto:{faulty_alto}", "test", cfg)
+    assert {"€", "✓"} <= set(ds.charset.chars) and not ds.charset.stats.replaced
+    assert any("€" in ds[i].text for i in range(len(ds)))
+
+
+def test_charset_train_needs_a_train_split(tmp_path, memorial_pages):
+    cfg = DataConfig(height=32, cache_dir=str(tmp_path), options={"charset": "train"})
+    with pytest.raises(DataError, match="has no split files.*add train.txt"):
+        create_dataset(f"alto:{memorial_pages}", "test", cfg)

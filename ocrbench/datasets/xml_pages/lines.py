@@ -25,7 +25,10 @@ XML_LINES_VERSION = 1  # bump when a change alters any cached crop
 DEFAULT_OPTIONS = {"line_types": ["Handwritten"], "polygon_mask": False, "padding": 0,
                    "superscript": SUPERSCRIPT, "strikethrough": STRIKETHROUGH, "convention_token": TOKEN,
                    "charset": "iam", "charset_min_count": 5}
-CHARSETS = ("iam", "train")  # IAM's 79 symbols, or the characters of the folder's own training split
+# IAM's 79 symbols; the characters of the folder's training split; or "all": every character as written (an
+# evaluation set read by a model trained elsewhere: nothing is mapped, and the characters the model cannot write
+# are counted when it is evaluated)
+CHARSETS = ("iam", "train", "all")
 SPLIT_FILES = {"train": "train.txt", "val": "val.txt", "test": "test.txt"}
 
 
@@ -120,10 +123,10 @@ class XmlLines(CachedLines):
         charset it was built with; see :func:`~ocrbench.data.charset.charset_from_texts`)."""
         if self.options["charset"] == "iam":
             return Charset(oov=cfg.oov), f"IAM ({len(Charset())} symbols), data.oov={cfg.oov}"
-        train = split_stems(self.root, "train")
-        if train is None:
-            raise DataError(f"{self.root}: option charset=train needs a train split (train.txt) to take the "
-                            "characters from")
+        if self.options["charset"] == "all":
+            texts = [self._transcription(line) for page in pages for line in page.lines]
+            return charset_from_texts(texts, 1), "every character as written (nothing mapped)"
+        train = split_stems(self.root, "train")  # a folder without split files: one line naming them
         texts = [self._transcription(line) for page in pages if page.xml_path.stem in train for line in page.lines
                  if keep_line(line, self.options["line_types"], _has_types(page))]
         minimum = self.options["charset_min_count"]
