@@ -9,11 +9,11 @@ are dropped. The counts go into the run's record.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
+from ..data.integrity import file_hash
 from ..errors import UnknownNameError, UserError
 from .checkpoint import checkpoint_file, load_model, weights_problem
 
@@ -88,16 +88,9 @@ def transfer_record(path: Path, source, model) -> dict:
     """What the run's record says about its initial weights (counts of characters; special classes aside)."""
     source_chars, target_chars = source.charset.chars, model.charset.chars
     copied = [c for c in target_chars if c in source_chars]
-    return {"init_from_sha256": file_sha256(path), "init_model": source.name,
+    return {"init_from_sha256": file_hash(path), "init_model": source.name,
             "init_copied_classes": len(copied),
             "init_new_classes": "".join(c for c in target_chars if c not in source_chars),
             "init_dropped_classes": "".join(c for c in source_chars if c not in target_chars),
             "init_charset_overlap": len(copied) / len(target_chars) if target_chars else 1.0}
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
