@@ -300,11 +300,15 @@ def _training_fields(run: TrainedRun) -> dict:
     model, result, out = run.model, run.result, run.out
     return {"params": model.num_params(), "steps": result.steps, "truncated": result.truncated,
             "train_seconds": round(result.seconds, 2), "train_lines_per_s": round(result.lines_per_second, 2),
-            "data_wait_share": round(result.data_wait_share, 4), "padding_share": round(result.padding_share, 4),
+            "data_wait_share": round(result.data_wait_share, 4), "padding_share": _rounded(result.padding_share),
             "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
             "val_curve": result.val_curve, "time_to_cer": result.time_to_targets(),
             "train_curve": result.history,  # (step, loss, lr) every HISTORY_EVERY steps
             "checkpoint": str(out / "checkpoint.pt"), **run.fields}
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _val_cer(cfg: SuiteConfig):

@@ -173,7 +173,7 @@ class TrainResult:
     data_wait: float = 0.0
     history: list = field(default_factory=list)  # (step, loss, lr) every HISTORY_EVERY steps
     world_size: int = 1  # data-parallel processes that trained it (the loss is their mean)
-    padding_share: float = 0.0  # fraction of the training batches' pixels that were padding (0 for pages)
+    padding_share: float | None = None  # fraction of the training batches' pixels that were padding (None: pages)
 
     @property
     def data_wait_share(self) -> float:
@@ -417,8 +417,9 @@ def _result(state: TrainState, cfg: TrainConfig, start_step: int) -> TrainResult
                        distributed.world_size(), _padding_share(state))
 
 
-def _padding_share(state: TrainState) -> float:
-    return 1 - state.line_pixels / state.batch_pixels if state.batch_pixels else 0.0
+def _padding_share(state: TrainState) -> float | None:
+    """None when nothing was measured: pages, or a run finished by code that did not count padding."""
+    return 1 - state.line_pixels / state.batch_pixels if state.batch_pixels else None
 
 
 def _train_step(model, loss_fn, batch, optimizer, scaler, cfg: TrainConfig, state: TrainState, device,

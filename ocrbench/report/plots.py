@@ -68,7 +68,26 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
                  f"(mean of n seeds, 95% interval)", fontsize=10)
     fig.tight_layout()
+    for ax in axes[0]:
+        _separate_labels(ax)
     return _save(fig, path)
+
+
+def _separate_labels(ax, gap: float = 1.0, tries: int = 30) -> None:
+    """Move point labels up, lowest first, until none overlaps another (models of similar cost and CER would
+    otherwise print their names over each other). Needs the final layout: call after tight_layout."""
+    fig = ax.figure
+    fig.canvas.draw()  # text extents exist only once drawn
+    placed = []
+    for label in sorted(ax.texts, key=lambda t: ax.transData.transform(t.xy)[1]):
+        for _ in range(tries):
+            box = label.get_window_extent()
+            hit = next((p for p in placed if box.overlaps(p)), None)
+            if hit is None:
+                break
+            x, y = label.xyann
+            label.xyann = (x, y + (hit.y1 - box.y0 + gap) * 72 / fig.dpi)  # display pixels to points
+        placed.append(label.get_window_extent())
 
 
 def _save(fig, path: Path) -> Path:
