@@ -37,7 +37,7 @@ def test_a_new_model_version_is_a_new_identity(monkeypatch):
 def test_the_committed_references_keep_their_identity():
     """Every committed reference row's config hash is what the shipped suite computes today: a new recipe field
     (or a changed default) that would orphan the references fails here, not in a user's reproduction table."""
-    for suite in ("quick", "ci"):
+    for suite in ("quick", "ci", "real"):
         cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
         rows = read_records(cfg.reference_path / "runs.jsonl")
         assert rows
@@ -57,7 +57,7 @@ def test_compile_changes_the_identity_only_when_on():
 def test_the_committed_reference_rows_keep_their_keys():
     """Every ok reference row is one the shipped suite still owes (decoder, decoder settings, dataset): a changed
     decoder hash would make a rerun produce every row again instead of none."""
-    for suite in ("quick", "ci"):
+    for suite in ("quick", "ci", "real"):
         cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
         rows = [r for r in read_records(cfg.reference_path / "runs.jsonl") if r.get("status") == "ok"]
         assert rows
