@@ -158,8 +158,10 @@ def _start_styles(starts) -> dict[str, tuple[str, float]]:
 
 
 def _curves(ax, rows: pd.DataFrame, colours: dict, styles: dict) -> None:
-    """One line per family and start (and per device or results folder, when the rows come from several)."""
-    keys = ["model", "start"] + [c for c in ("device_name", "results") if c in rows and rows[c].nunique() > 1]
+    """One line per family and start (and per device, when the rows come from several). A curve may join points of
+    several results folders (the real suite's every-line runs and real-efficiency's subsets share one recipe);
+    each point stays its own configuration's mean."""
+    keys = ["model", "start"] + [c for c in ("device_name",) if c in rows and rows[c].nunique() > 1]
     for key, line in rows.groupby(keys, sort=True):
         line = line.sort_values("lines")
         ls, shift = styles[key[1]]
