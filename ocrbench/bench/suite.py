@@ -499,6 +499,18 @@ def results_lock(folder: Path):
         os.close(fd)  # releases the lock
 
 
+def only_models(cfg: SuiteConfig, names: Sequence[str] | None) -> SuiteConfig:
+    """``cfg`` with only the entries of the models ``names`` (all of it for ``None``); a name the suite does not
+    list is a :class:`UserError` that lists the ones it does."""
+    if not names:
+        return cfg
+    listed = list(dict.fromkeys(e.name for e in cfg.models))
+    unknown = [n for n in names if n not in listed]
+    if unknown:
+        raise UserError(f"suite {cfg.name} has no model {', '.join(unknown)}; it lists {', '.join(listed)}")
+    return replace(cfg, models=tuple(e for e in cfg.models if e.name in names))
+
+
 def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=print,
               executor: Executor | None = None) -> list[RunOutcome]:
     """Run every (model, seed) job of ``cfg``; with ``resume``, rows already recorded are not produced again.

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from ..bench.executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
-from ..bench.suite import results_lock, run_suite
+from ..bench.suite import only_models, results_lock, run_suite
 from ..errors import UserError
 from ..harness import distributed
 from ..records import RUNS_FILE, atomic_write_text
@@ -22,6 +22,8 @@ def register(sub) -> None:
                    help="suite YAML path or shipped name: quick (default, CPU, ~15 min), ci, gpu, standard")
     p.add_argument("--seeds", type=int, help="train every model with this many seeds (default: the suite's)")
     p.add_argument("--results", help="folder for runs.jsonl and the leaderboard (default: local/<suite>)")
+    p.add_argument("--models", nargs="+", metavar="NAME",
+                   help="run only these models of the suite (each of their entries; the rest stay as recorded)")
     p.add_argument("--no-resume", action="store_true", help="rerun models already recorded")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     ray = p.add_argument_group(f"running jobs in parallel (--executor ray; {INSTALL_RAY})")
@@ -46,7 +48,8 @@ def handle(args) -> dict:
     if distributed.env_world_size() > 1:  # every rank would run the whole suite and append its own rows
         raise UserError("only `ocrbench train` runs under torchrun (one model, data-parallel); run a suite's "
                         "jobs in parallel with `ocrbench run --executor ray`")
-    cfg = suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results})
+    cfg = only_models(suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results}),
+                      args.models)
     executor = make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
                              cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
     t0 = time.perf_counter()

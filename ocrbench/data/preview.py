@@ -13,7 +13,14 @@ PAD = 8  # pixels between cells
 
 
 def _caption_font() -> ImageFont.ImageFont:
-    # Pillow >= 10.1 ships a scalable default font (Aileron), so no font file has to be vendored for this.
+    # DejaVu Sans from matplotlib (a dependency) has the accented letters of the real collections; Pillow's
+    # default font (Aileron) prints them as boxes. Nothing is vendored for this either way.
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), LABEL_SIZE)
+    except (ImportError, OSError):
+        pass
     try:
         return ImageFont.load_default(size=LABEL_SIZE)
     except TypeError:  # older Pillow: the fixed bitmap font

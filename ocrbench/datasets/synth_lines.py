@@ -25,6 +25,14 @@ Options (``DataConfig.options``):
     writers ("all"): or a list of writer names (:data:`WRITERS`), to simplify the task (the quick suite's
         CPU budget); a kind with no writer listed falls back to the other kind.
     distortion (1.0): scale of slant spread, rotation, baseline wobble, elastic warp and blur, in [0, 1].
+
+What a scan adds (``ocrbench/datasets/_scan.py``; each off by default, so v3 data stays as it was):
+    paper ("grain"): "scan" puts the ink on near-white paper with uneven shading and pen pressure, faint rules
+        on half the lines and bleed-through on some, instead of the v3 grey grain.
+    neighbours (0.0): share of lines showing the cut-off ascenders and descenders of the lines above and below.
+    pen_scale (1.0): stroke width factor; real pens are thinner than v3's (0.6 is close to the real copies).
+    word_jitter (0.0): per-word baseline shift, size and slant (stroke writers) as hands drift within a line,
+        on top of the per-line style; 1.0 is a typical hand.
 """
 
 from __future__ import annotations
@@ -51,10 +59,13 @@ from ..errors import UserError
 from ..records import stable_digest
 from . import _hershey as hershey
 from ._build_assets import split_corpus, text_file
+from ._scan import add_neighbours, add_scan_paper
 
 GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
 ASSETS = Path(__file__).parent / "assets"
-DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5, "writers": "all", "distortion": 1.0}
+DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5, "writers": "all", "distortion": 1.0,
+                   "paper": "grain", "neighbours": 0.0, "pen_scale": 1.0, "word_jitter": 0.0}
+PAPERS = ("grain", "scan")
 PARALLEL_MIN_SIZE = 2000  # below this, starting worker processes costs more than it saves
 OVERSAMPLE = 1.5  # render at 1.5x the final scale so the downscale antialiases the (aliased) pen strokes
 
@@ -133,7 +144,23 @@ def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
         raise UserError(f"synth-lines option distortion must be within [0, 1], got {opts['distortion']}")
     if opts["distortion"] == 1.0:
         del opts["distortion"]
-    return opts
+    _check_scan_options(opts)
+    # defaults are left out, so the sample seeds (a hash of the options) of v3 configs stay as they were
+    return {k: v for k, v in opts.items() if k not in SCAN_OPTIONS or v != DEFAULT_OPTIONS[k]}
+
+
+SCAN_OPTIONS = ("paper", "neighbours", "pen_scale", "word_jitter")
+
+
+def _check_scan_options(opts: Mapping[str, Any]) -> None:
+    if opts["paper"] not in PAPERS:
+        raise UserError(f"synth-lines option paper must be one of {', '.join(PAPERS)}, got {opts['paper']!r}")
+    if not 0 <= opts["neighbours"] <= 1:
+        raise UserError(f"synth-lines option neighbours must be within [0, 1], got {opts['neighbours']}")
+    if not 0.2 <= opts["pen_scale"] <= 3:
+        raise UserError(f"synth-lines option pen_scale must be within [0.2, 3], got {opts['pen_scale']}")
+    if not 0 <= opts["word_jitter"] <= 3:
+        raise UserError(f"synth-lines option word_jitter must be within [0, 3], got {opts['word_jitter']}")
 
 
 def writer_pools(options: Mapping[str, Any]) -> tuple[tuple[Writer, ...], tuple[Writer, ...]]:
@@ -196,6 +223,7 @@ class Style:
     ink: int  # peak ink value, 0-255
     blur: float  # weight of each neighbour in a 3-tap blur, 0-0.25, in final pixels
     margin: tuple[float, float, float, float]  # blank around the ink in line heights: left, top, right, bottom
+    word_jitter: float = 0.0  # scale of per-word drift (the word_jitter option)
 
 
 def sample_style(rng: np.random.Generator, writer: Writer, distortion: float = 1.0) -> Style:
@@ -265,6 +293,8 @@ def render_strokes(rng: np.random.Generator, text: str, writer: Writer, style: S
     pts += rng.normal(0, 0.02 * xh, (len(strokes), 2))[stroke_id]  # per-stroke: pen lifted and put down
     pts += rng.normal(0, 0.012 * xh, pts.shape)  # per-point tremor
     pts = _vary_glyphs(rng, pts, owner, len(text))
+    if style.word_jitter:
+        pts = _drift_words(rng, pts, owner, text, xh, style.word_jitter)
     pts[:, 1] += _wobble(style, pts[:, 0], xh)
     pts += SmoothField(rng, style.warp_amp * xh, style.warp_len * xh)(pts)
     pts = pts @ _line_matrix(style).T
@@ -284,6 +314,27 @@ def _vary_glyphs(rng: np.random.Generator, pts: np.ndarray, owner: np.ndarray, n
     rel = (pts - foot) * rng.normal(1.0, 0.06, n)[owner, None]
     rel[:, 0] -= rng.normal(0.0, 0.08, n)[owner] * rel[:, 1]
     return foot + rel
+
+
+def word_ids(text: str) -> np.ndarray:
+    """The word index of each character (a space belongs to the word before it)."""
+    return np.cumsum([0] + [c == " " for c in text[:-1]]) if text else np.zeros(0, dtype=int)
+
+
+def _drift_words(rng: np.random.Generator, pts: np.ndarray, owner: np.ndarray, text: str, xh: float,
+                 amount: float) -> np.ndarray:
+    """Each word its own baseline shift (+-0.1 x-height), size (+-7%) and slant (+-0.1) around its left foot,
+    scaled by ``amount``: hands drift word by word, not only per line."""
+    words = word_ids(text)[owner]
+    n = int(words.max()) + 1
+    foot = np.zeros((n, 2))
+    foot[:, 0] = np.inf
+    np.minimum.at(foot[:, 0], words, pts[:, 0])
+    rel = pts - foot[words]
+    rel *= rng.normal(1.0, 0.07 * amount, n)[words, None]
+    rel[:, 0] -= rng.normal(0.0, 0.1 * amount, n)[words] * rel[:, 1]
+    rel[:, 1] += rng.normal(0.0, 0.1 * amount * xh, n)[words]
+    return foot[words] + rel
 
 
 def _draw_strokes(image: Image.Image, pts: np.ndarray, bounds: np.ndarray, pen: int, shades: np.ndarray) -> None:
@@ -319,6 +370,8 @@ def render_font(rng: np.random.Generator, text: str, writer: Writer, style: Styl
     steps = advances + style.spacing * xh + rng.normal(0, 0.03 * xh, len(text))
     xs = np.concatenate([[0.0], np.cumsum(steps[:-1])])  # pen position of each character
     ys = _wobble(style, xs, xh) + rng.normal(0, 0.025 * xh, len(text))
+    if style.word_jitter:
+        ys += rng.normal(0.0, 0.1 * style.word_jitter * xh, len(text.split(" ")))[word_ids(text)]
     stroke = round(style.pen * xh / 30)
     placed = [(_glyph(writer.name, size, c, stroke), round(x), round(y)) for c, x, y in zip(text, xs, ys) if c != " "]
     # The canvas follows the glyphs' real boxes: swashes and deep descenders (Ecolier) overflow the
@@ -397,6 +450,7 @@ def render_line(split: str, index: int, seed: int, height: int, options: Mapping
     pool = strokes if rng.random() < options["stroke_fraction"] else fonts
     writer = pool[rng.integers(len(pool))]
     style = sample_style(rng, writer, options.get("distortion", 1.0))
+    style = replace(style, pen=style.pen * options.get("pen_scale", 1.0), word_jitter=options.get("word_jitter", 0.0))
     # Stroke writers are drawn without antialiasing, so they are rendered larger and antialiased by the
     # downscale; fonts come antialiased, and a smaller canvas keeps their mesh warp cheap.
     scale = OVERSAMPLE if writer.kind == "stroke" else 1.0
@@ -497,11 +551,23 @@ class SynthLines(Dataset):
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} lines")
         data = self._load()
-        a, b = data["offsets"][index], data["offsets"][index + 1]
-        clean = data["pixels"][a:b].reshape(self.cfg.height, -1)
+        clean = self._clean(index)
         rng = np.random.default_rng(sample_seed(self.split, index, self.cfg.seed, self.cfg.height, self.options, 1))
         writer = WRITERS[int(data["writers"][index])].name
-        return LineSample(add_paper(clean, rng), data["texts"][index], {"writer": writer, "index": index})
+        return LineSample(self._on_paper(clean, index, rng), data["texts"][index], {"writer": writer, "index": index})
+
+    def _on_paper(self, clean: np.ndarray, index: int, rng: np.random.Generator) -> np.ndarray:
+        """The clean line as read: v3's grey grain, or (options) neighbouring lines and a scanned sheet."""
+        share = self.options.get("neighbours", 0.0)
+        if share and rng.random() < share:  # no draw at 0: v3's grain stays as it was
+            clean = add_neighbours(clean, self._clean((index - 1) % self.size), self._clean((index + 1) % self.size),
+                                   rng)
+        return add_scan_paper(clean, rng) if self.options.get("paper") == "scan" else add_paper(clean, rng)
+
+    def _clean(self, index: int) -> np.ndarray:
+        data = self._load()
+        a, b = data["offsets"][index], data["offsets"][index + 1]
+        return data["pixels"][a:b].reshape(self.cfg.height, -1)
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:

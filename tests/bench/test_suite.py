@@ -141,3 +141,20 @@ def test_a_users_page_folder_is_an_evaluation_set_read_as_written(tmp_path, memo
     own, folder = read_records(tmp_path / "results" / "runs.jsonl")
     assert folder["dataset"] == f"alto:{memorial_pages}" and folder["train_dataset"] == "synth-lines"
     assert folder["lines"] > own["lines"] / 100 and folder["charset_coverage"] <= 1 and "doc_errors" in folder
+
+
+def test_only_models_keeps_every_entry_of_the_named_models_and_lists_the_rest():
+    import pytest
+
+    from ocrbench.bench.suite import only_models
+    from ocrbench.config import resolve_config
+    from ocrbench.errors import UserError
+
+    cfg = load_suite(resolve_config("synth-ablation"))
+    assert only_models(cfg, None) is cfg
+    assert only_models(cfg, ["resnet_ctc_small"]).models == cfg.models  # all seven entries
+    real = load_suite(resolve_config("real-efficiency"))
+    kept = only_models(real, ["crnn_small", "line_cnn_small"]).models
+    assert {e.name for e in kept} == {"crnn_small", "line_cnn_small"} and len(kept) == 10
+    with pytest.raises(UserError, match="no model resnet_ctc_smal;.*lists line_cnn_small"):
+        only_models(real, ["resnet_ctc_smal"])

@@ -150,3 +150,58 @@ def test_contact_sheet_written(cfg, tmp_path):
     path = write_contact_sheet(ds, tmp_path / "sheet.png", n=4, columns=2)
     with Image.open(path) as im:
         assert im.width > max(ds[i].image.shape[1] for i in range(2)) and im.height > 2 * cfg.height
+
+
+# ---- what a scan adds (options off by default) -------------------------------------------------------------
+SCAN_DEFAULTS = {"paper": "grain", "neighbours": 0.0, "pen_scale": 1.0, "word_jitter": 0.0}
+
+
+def test_scan_options_at_their_defaults_leave_the_v3_data(cfg):
+    plain = sl.SynthLines("val", cfg)
+    explicit = sl.SynthLines("val", replace(cfg, options=SCAN_DEFAULTS))
+    assert explicit.cache_path == plain.cache_path  # same seeds and cache: the committed v3 references hold
+    assert _images(explicit) == _images(plain)
+
+
+def test_scan_paper_is_light_paper_under_bright_ink(cfg):
+    scan = sl.SynthLines("val", replace(cfg, options={"paper": "scan"}))
+    grain = sl.SynthLines("val", cfg)
+    for ds in (scan, grain):
+        assert all(ds[i].image.max() > 100 for i in range(len(ds)))  # the ink is still there
+    paper = [float(np.median(ds[i].image)) for ds in (scan, grain) for i in range(len(ds))]
+    scan_paper, grain_paper = paper[: len(scan)], paper[len(scan) :]
+    assert max(scan_paper) < 30 and np.mean(scan_paper) < np.mean(grain_paper)
+
+
+def test_neighbours_bring_ink_into_the_top_and_bottom_rows(cfg):
+    neighbours = sl.SynthLines("train", replace(cfg, options={"neighbours": 1.0}))
+    edges = [np.r_[neighbours[i].image[:3], neighbours[i].image[-3:]].max() for i in range(len(neighbours))]
+    clean_edges = [np.r_[neighbours._clean(i)[:3], neighbours._clean(i)[-3:]].max() for i in range(len(neighbours))]
+    # the clean lines keep margins (some blur reaches them); the neighbours' ink fills them on most lines
+    assert sum(e > 100 for e in edges) >= sum(e > 100 for e in clean_edges) + len(edges) // 2
+
+
+def test_thin_pens_draw_less_ink():
+    style = sl.sample_style(np.random.default_rng(0), sl.WRITERS[0])
+    ink = [np.asarray(sl.render_strokes(np.random.default_rng(1), "minimum", sl.WRITERS[0], replace(style, pen=p), 30),
+                      dtype=np.float64).sum() for p in (0.2, 0.1)]
+    assert ink[1] < 0.75 * ink[0]
+
+
+def test_word_ids():
+    assert sl.word_ids("ab cd e").tolist() == [0, 0, 0, 1, 1, 1, 2]
+    assert sl.word_ids("").tolist() == []
+
+
+@pytest.mark.parametrize("options, field", [({"paper": "vellum"}, "paper"), ({"neighbours": 1.5}, "neighbours"),
+                                            ({"pen_scale": 0.0}, "pen_scale"), ({"word_jitter": -1}, "word_jitter")])
+def test_bad_scan_option_is_a_user_error_naming_it(cfg, options, field):
+    with pytest.raises(UserError, match=field):
+        sl.SynthLines("train", replace(cfg, options=options))
+
+
+def test_word_jitter_and_scan_render_every_writer():
+    options = sl.parse_options({"word_jitter": 1.0, "pen_scale": 0.6, "max_chars": 30})
+    for index in range(12):  # stroke and font writers alike
+        image, text, _ = sl.render_line("train", index, 0, 32, options)
+        assert image.shape[0] == 32 and image.max() > 100 and text
