@@ -23,6 +23,7 @@ from .records import stable_digest
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 BATCHINGS = ("random", "width")
+AUGMENTATIONS = ("mild", "htr")  # train.augmentation: the policies of ocrbench.data.augment
 LOCAL_RESULTS = "local"  # a user's own results, one folder per suite (git-ignored)
 REFERENCE_RESULTS = "results"  # the committed reference results, one folder per suite
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # the shipped suites and sweeps
@@ -75,7 +76,10 @@ class TrainConfig:
     precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (autocast; fp16 with gradient scaling)
     device: str = "auto"  # auto = cuda if available, else cpu
     seed: int = 0  # model init, batch order, augmentation
-    augment: bool = True  # random horizontal stretch and ink contrast on training lines
+    augment: bool = True  # augment the training lines with the policy train.augmentation names
+    # "mild": random horizontal stretch and ink contrast; "htr": also shear, rotation, elastic warp, erosion or
+    # dilation and blur, as the HTR best-practice studies train real lines (ocrbench.data.augment)
+    augmentation: str = "mild"
     grad_checkpointing: bool = False
     checkpoint_every: int = 200  # steps between checkpoints (resume granularity)
     # DataLoader workers; "auto": none on a CPU (workers would take cores from the model; the loader's share
@@ -96,6 +100,8 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self):
+        if self.augmentation not in AUGMENTATIONS:
+            raise ConfigError(f"train.augmentation must be one of {', '.join(AUGMENTATIONS)}, got {self.augmentation!r}")
         if self.batching not in BATCHINGS:
             raise ConfigError(f"train.batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         if self.precision not in PRECISIONS:

@@ -48,7 +48,8 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
 
 # TrainConfig fields added after reference results were committed: left out of the hash at these defaults,
 # so every earlier run keeps its identity (and a run that sets them gets a new one)
-HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False, "batching": "random", "init_from": None}
+HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False, "batching": "random", "init_from": None,
+                         "augmentation": "mild"}
 DATA_HASH_NEUTRAL_DEFAULTS = {"train_lines": None}  # the same for DataConfig...
 LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train"}  # ...and for LMConfig
 

@@ -61,7 +61,7 @@ def lr_range_test(model, dataset: Dataset, cfg: TrainConfig, start_lr: float = D
     # fp16 as in training: a loss scale against underflowing gradients; a step whose gradients overflow
     # (inf/nan after scaling) is skipped and the scale lowered (on a CPU, fp16 is refused by autocast)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-    loader = DataLoader(AugmentedLines(dataset, cfg.seed, cfg.augment), collate_fn=_collate_fn(model),
+    loader = DataLoader(AugmentedLines(dataset, cfg.seed, cfg.augment, cfg.augmentation), collate_fn=_collate_fn(model),
                         batch_sampler=BatchOrder(len(dataset), cfg.batch_size, cfg.seed),
                         generator=torch.Generator().manual_seed(cfg.seed))
     growth = (end_lr / start_lr) ** (1 / max(1, steps - 1))

@@ -108,8 +108,8 @@ class AugmentedLines(Dataset):
     """Training view of a line dataset: sample ``(index, draw)`` is augmented with a generator seeded by
     ``(seed, draw)``, so augmentation is reproducible and independent of worker count."""
 
-    def __init__(self, dataset: Dataset, seed: int, augment: bool):
-        self.dataset, self.seed, self.augment = dataset, seed, augment
+    def __init__(self, dataset: Dataset, seed: int, augment: bool, policy: str = "mild"):
+        self.dataset, self.seed, self.augment, self.policy = dataset, seed, augment, policy
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -120,7 +120,7 @@ class AugmentedLines(Dataset):
         if not self.augment:
             return sample
         rng = np.random.default_rng([self.seed, 7919, draw])
-        return LineSample(augment_line(sample.image, rng), sample.text, sample.meta)
+        return LineSample(augment_line(sample.image, rng, self.policy), sample.text, sample.meta)
 
 
 class _DropDraw(Dataset):
@@ -138,7 +138,7 @@ class _DropDraw(Dataset):
 
 def _training_view(model, dataset: Dataset, cfg: TrainConfig) -> Dataset:
     if model.task == "recognition":
-        return AugmentedLines(dataset, cfg.seed, cfg.augment)
+        return AugmentedLines(dataset, cfg.seed, cfg.augment, cfg.augmentation)
     return _DropDraw(dataset)
 
 
