@@ -274,6 +274,9 @@ def data_fields(model, train_set, cfg: SuiteConfig) -> dict:
     """What a record says about the training data: how many lines, and the charset the model was built with."""
     fields = {"train_lines": len(train_set), "train_lines_budget": cfg.data.train_lines,
               "charset": model.charset.chars} if model.task == "recognition" else {}
+    # what tells apart the rows of an ablation over generator options or augmentation policies
+    fields |= {"data_options": dict(cfg.data.options),
+               "augmentation": cfg.train.augmentation if cfg.train.augment else "none"}
     rule = getattr(train_set, "charset_rule", "")
     return {**fields, "charset_rule": rule} if rule else fields
 
