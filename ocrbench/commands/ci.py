@@ -1,5 +1,5 @@
 """ocrbench ci: the model-regression gate. Trains the ``ci`` suite afresh, writes ``REPORT.md`` (leaderboard,
-delta against the committed reference, plot) and fails when a model got worse than its reference by more than
+delta against the committed reference, plot) and the same as a web page (``<results>/leaderboard/``), and fails when a model got worse than its reference by more than
 the tolerance, failed, diverged or produced no row."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 from ..bench.suite import run_suite
 from ..config import SuiteConfig
 from ..records import atomic_write_text, read_records
-from ..report.leaderboard import compare_folders, compare_markdown, write_report
+from ..report.html import SITE_DIR, Comparison, site_dir, write_site
+from ..report.leaderboard import compare_folders, compare_markdown, folder_report, write_folder_report
 from .common import add_json, add_overrides, suite_from_args
 
 # Absolute CER by which a model may exceed its reference before the gate fails. The ci suite is deterministic
@@ -39,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--report", default=None, help="the Markdown report (default: <reference>/REPORT.md)")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"absolute CER a model may exceed its reference by (default {TOLERANCE})")
+    p.add_argument("--html", default=None, metavar="FOLDER",
+                   help=f"where the web page of this run and its gate goes (default: <results>/{SITE_DIR})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_overrides(p)
     add_json(p)
@@ -47,24 +50,32 @@ def register(sub) -> None:
 
 def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, {"results_dir": args.results, "reference_dir": args.reference})
+    html = site_dir(args.html or cfg.results_path / SITE_DIR)  # a file in the way fails before training
     if cfg.results_path.exists():  # a regression gate measures this code: never reuse an earlier run
         shutil.rmtree(cfg.results_path)
     cfg = with_safety_limits(cfg, read_records(cfg.reference_path / "runs.jsonl"))
     t0 = time.perf_counter()
     outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=partial(print, flush=True))
     minutes = (time.perf_counter() - t0) / 60
-    written = write_report(cfg.results_path)
+    run = folder_report(cfg.results_path)
+    written = write_folder_report(run)
     delta = compare_folders(cfg.results_path, cfg.reference_path, args.tolerance)
     problems = gate_problems(delta, outcomes)
+    gate = Comparison(f"Regression gate: this run against the reference {cfg.reference_path}",
+                      f"A model fails when its CER exceeds the reference's by more than the 95% interval of the "
+                      f"difference plus a tolerance of {args.tolerance} CER.", delta, "this run", "reference")
+    page = write_site([run], html, plots=written, comparisons=[gate], problems=problems,
+                      title=f"ocrbench ci: suite {cfg.name}, {'FAILED' if problems else 'passed'}")
     report = Path(args.report) if args.report else cfg.reference_path / "REPORT.md"
     md = ci_report(cfg.name, minutes, delta, problems, Path(written["markdown"]), written.get("plot"), report,
                    args.tolerance)
     atomic_write_text(report, md)
     verdict = "FAILED: " + "; ".join(problems) if problems else "passed"
     return {"suite": cfg.name, "minutes": round(minutes, 2), "problems": problems, "report": str(report),
+            "html": page["html"],
             "rows": delta.to_dict(orient="records"), "failed": bool(problems),
             "text": f"{compare_markdown(delta, 'this run', 'reference')}\n\nci gate {verdict} "
-                    f"({minutes:.1f} min); report: {report}"}
+                    f"({minutes:.1f} min); report: {report}; web page: {page['html']}"}
 
 
 def with_safety_limits(cfg: SuiteConfig, reference: list[dict]) -> SuiteConfig:

@@ -1,9 +1,19 @@
-"""ocrbench report: leaderboards (Markdown, CSV, JSON, PNG) from runs.jsonl, and comparisons of two result folders."""
+"""ocrbench report: leaderboards (Markdown, CSV, JSON, PNG, and with --html a static web page) from runs.jsonl, and
+comparisons of two result folders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import UserError
-from ..report.leaderboard import compare_folders, compare_markdown, write_combined_report, write_report
+from ..report.html import SITE_DIR, reproductions, site_dir, write_site
+from ..report.leaderboard import (
+    compare_folders,
+    compare_markdown,
+    folder_reports,
+    write_combined_reports,
+    write_folder_report,
+)
 from .common import add_json
 
 DEFAULT_RESULTS = "results/quick"
@@ -21,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--tolerance", type=float, default=0.0,
                    help="with --compare: absolute CER added to the allowed margin (e.g. across machines)")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--html", nargs="?", const="", default=None, metavar="FOLDER",
+                   help="also write the leaderboard as a static web page (index.html, no server needed) into "
+                   "FOLDER (default: leaderboard/ beside leaderboard.md)")
     add_json(p)
     p.set_defaults(handler=handle)
 
@@ -35,10 +48,16 @@ def handle(args) -> dict:
         md = compare_markdown(delta, folders[0], args.compare, words)
         worse = delta[delta["verdict"] == "worse"] if not delta.empty else delta
         return {"rows": delta.to_dict(orient="records"), "text": md, "failed": not worse.empty}
-    if len(folders) > 1:
-        written = write_combined_report(folders, args.out, plot=not args.no_plot)
-    elif args.out:
+    if len(folders) == 1 and args.out:
         raise UserError("--out is for several --results folders; one folder's leaderboard is written into it")
+    if args.html:
+        site_dir(args.html)  # a file in the way fails before anything is written
+    reports = folder_reports(folders)
+    if len(folders) > 1:
+        written = write_combined_reports(reports, args.out, plot=not args.no_plot)
     else:
-        written = write_report(folders[0], plot=not args.no_plot)
+        written = write_folder_report(reports[0], plot=not args.no_plot)
+    if args.html is not None:
+        html = args.html or Path(written["markdown"]).parent / SITE_DIR
+        written.update(write_site(reports, html, plots=written, comparisons=reproductions(reports)))
     return {"written": written, "text": "\n".join(f"wrote {p}" for p in written.values())}

@@ -69,6 +69,12 @@ def detector_markdown(runs: pd.DataFrame | Iterable[dict]) -> str:
 
 
 def _table(group: pd.DataFrame) -> str:
+    headers, rows = detector_cells(group)
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def detector_cells(group: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """(headings, rows of formatted cells) of one detector table: the Markdown table and the web page show these."""
     cols = [c for c in COLUMNS if c in group and group[c].notna().any()]
     shown = group[cols].copy().astype(object)
     for c in cols:
@@ -81,7 +87,7 @@ def _table(group: pd.DataFrame) -> str:
         else:
             fmt = None
         shown[c] = [_cell(v, fmt) for v in group[c]]
-    return tabulate(shown.values, headers=[COLUMNS[c] for c in cols], tablefmt="github", disable_numparse=True)
+    return [COLUMNS[c] for c in cols], shown.values.tolist()
 
 
 def _cell(value, fmt: str | None) -> str:

@@ -250,7 +250,7 @@ def markdown(table: pd.DataFrame, runs: pd.DataFrame, detectors: str = "", missi
     missing = missing or {}
     parts = ["# ocrbench leaderboard", "", INTRO, ""]
     if table.empty:
-        parts += ["No finished recognizer runs yet.", ""] + _missing_lines(missing)
+        parts += ["No finished recognizer runs yet.", ""] + missing_lines(missing)
     parts += _sections(table, runs, missing) + efficiency_markdown(table)
     return "\n".join(parts + _appendix(runs, [detectors] if detectors else []))
 
@@ -262,12 +262,12 @@ def _sections(table: pd.DataFrame, runs: pd.DataFrame, missing: dict, level: str
     for keys, group in table.groupby(SECTION, sort=False):
         suite, dataset, split, version, device = keys
         parts += [f"{level} {dataset} ({split} split){f', suite {suite}' if suite else ''}", "",
-                  f"{source}Device: {device or 'unknown'}; data version {version or 'n/a'}; {_recipe(group)}.", "",
-                  _table(group, missing), ""] + _missing_lines(missing) + _notes(group, runs)
+                  f"{source}Device: {device or 'unknown'}; data version {version or 'n/a'}; {recipe_line(group)}.", "",
+                  _table(group, missing), ""] + missing_lines(missing) + section_notes(group, runs)
     return parts
 
 
-def _notes(group: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+def section_notes(group: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     """What the columns of one section's table mean (only the notes its columns need)."""
     parts = []
     for name in extra_sets(group):
@@ -324,7 +324,7 @@ def _appendix(runs: pd.DataFrame, detectors: list[str]) -> list[str]:
     return parts
 
 
-def _missing_lines(missing: dict) -> list[str]:
+def missing_lines(missing: dict) -> list[str]:
     lines = [f"{name}: not downloaded — run `{command}`" for name, command in missing.items()]
     return lines + [""] if lines else []
 
@@ -339,7 +339,7 @@ def read_missing(results_dir: Path) -> dict:
     return missing if isinstance(missing, dict) else {}
 
 
-def _recipe(group: pd.DataFrame) -> str:
+def recipe_line(group: pd.DataFrame) -> str:
     first = group.iloc[0]
 
     def val(c):
@@ -356,6 +356,13 @@ def _fmt(v, spec: str, blank: str = "") -> str:
 
 
 def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
+    cols = table_cells(group, missing)
+    return tabulate(list(zip(*cols.values())), headers=list(cols), tablefmt="github", disable_numparse=True)
+
+
+def table_cells(group: pd.DataFrame, missing: dict | None = None) -> dict[str, list[str]]:
+    """{column heading: formatted cells} of one section's leaderboard table, row for row as ``group``: the
+    Markdown table and the web page both show these."""
     cols = {"Rank": [f"={r}" if t else str(r) for r, t in zip(group["rank"], group["tied"])],
             "Model": [variant_label(r) for _, r in group.iterrows()], "Decoder": group["decoder"],
             "CER": [_fmt(v, ".4f") for v in group["cer"]], "± 95%": [_fmt(v, ".4f") for v in group["cer_ci"]]}
@@ -380,8 +387,7 @@ def _table(group: pd.DataFrame, missing: dict | None = None) -> str:
         if f"steps_to_{target}" in group:
             cols[f"steps → CER {target}"] = [_fmt(v, ".0f", "–") for v in group[f"steps_to_{target}"]]
     cols["Decode lines/s"] = [_fmt(v, ".0f") for v in group.get("decode_lines_per_s", [None] * len(group))]
-    frame = pd.DataFrame({k: list(v) for k, v in cols.items()})
-    return tabulate(frame.values, headers=list(frame.columns), tablefmt="github", disable_numparse=True)
+    return {k: list(v) for k, v in cols.items()}
 
 
 def _span(low, high, spec: str) -> str:
@@ -419,7 +425,11 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
 def write_report(results_dir: str | Path, plot: bool = True) -> dict:
     """Write leaderboard.md/.csv/.json and leaderboard.png (and, with data-efficiency or transfer variants,
     learning_curve.png) into ``results_dir``; returns the paths written."""
-    report = _folder_report(results_dir)
+    return write_folder_report(folder_report(results_dir), plot)
+
+
+def write_folder_report(report: FolderReport, plot: bool = True) -> dict:
+    """:func:`write_report` of a folder already read (the web page is made from the same report)."""
     results_dir, runs, table = report.folder, report.runs, report.table
     written = _write_leaderboard(results_dir, table, markdown(table, runs, detector_markdown(runs), report.missing))
     detectors = detector_leaderboard(runs)
@@ -437,7 +447,7 @@ class FolderReport(NamedTuple):
     missing: dict  # {evaluation set: download command} the folder's last run skipped
 
 
-def _folder_report(results_dir: str | Path) -> FolderReport:
+def folder_report(results_dir: str | Path) -> FolderReport:
     """A results folder's records and leaderboard (a clear error for a folder that is not one)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -494,16 +504,25 @@ def write_combined_report(folders, out: str | Path | None = None, plot: bool = T
     """One leaderboard for several results folders, written to ``out`` (default the first folder): the real
     track first, its data-efficiency and transfer tables, the cross-collection matrix and the rank agreement
     between the tracks, then the synthetic track; returns the paths written."""
-    reports = [_folder_report(f) for f in dict.fromkeys(str(f) for f in folders)]  # a folder given twice: once
+    return write_combined_reports(folder_reports(folders), out, plot)
+
+
+def folder_reports(folders) -> list[FolderReport]:
+    """:func:`folder_report` of each folder (a folder given twice: once)."""
+    return [folder_report(f) for f in dict.fromkeys(str(f) for f in folders)]
+
+
+def write_combined_reports(reports: list[FolderReport], out: str | Path | None = None, plot: bool = True) -> dict:
+    """:func:`write_combined_report` of folders already read."""
     out = Path(out) if out else reports[0].folder
     out.mkdir(parents=True, exist_ok=True)
     table = pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True)
     written = _write_leaderboard(out, table, combined_markdown(reports))
-    real = table[~_synthetic(table)]
+    real = table[~synthetic_rows(table)]
     return {**written, **_write_plots(out, real if not real.empty else table, plot, curves=real)}
 
 
-def _synthetic(table: pd.DataFrame) -> pd.Series:
+def synthetic_rows(table: pd.DataFrame) -> pd.Series:
     """Rows trained on generated data (:func:`~ocrbench.report.tracks.is_synthetic`)."""
     if "train_dataset" not in table:  # an empty leaderboard
         return pd.Series(False, index=table.index)
@@ -513,14 +532,14 @@ def _synthetic(table: pd.DataFrame) -> pd.Series:
 def combined_markdown(reports: list[FolderReport]) -> str:
     """The page of :func:`write_combined_report`."""
     tables = [r.table.assign(results=str(r.folder)) for r in reports]
-    real = [t[~_synthetic(t)] for t in tables]
+    real = [t[~synthetic_rows(t)] for t in tables]
     points = long_cer(pd.concat(tables, ignore_index=True))
     parts = ["# ocrbench leaderboard", "", INTRO, "", COMBINED_INTRO, "", "## Real handwriting", ""]
     parts += _track_sections(reports, real, "No real-handwriting runs in these folders.")
     parts += efficiency_markdown(pd.concat(real, ignore_index=True), "###")
     parts += matrix_markdown(points) + agreement_markdown(points)
     parts += ["## Synthetic track (a smoke test)", "", SYNTHETIC_NOTE, ""]
-    parts += _track_sections(reports, [t[_synthetic(t)] for t in tables], "No synthetic runs in these folders.")
+    parts += _track_sections(reports, [t[synthetic_rows(t)] for t in tables], "No synthetic runs in these folders.")
     runs = pd.concat([r.runs.assign(results=str(r.folder)) for r in reports], ignore_index=True)
     return "\n".join(parts + _appendix(runs, [d for d in (detector_markdown(r.runs) for r in reports) if d]))
 
@@ -603,9 +622,16 @@ VERDICT_TEXT = {"same": "reproduced", "worse": "worse", "better": "better"}
 def compare_markdown(delta: pd.DataFrame, new_label: str = "new", ref_label: str = "reference",
                      words: dict | None = None) -> str:
     """The delta table as Markdown: CER on both sides, the difference, its allowed margin and a verdict."""
-    words = {**VERDICT_TEXT, **(words or {})}
     if delta.empty:
         return f"No configuration in common between {new_label} and {ref_label}."
+    headers, rows = compare_cells(delta, new_label, ref_label, words)
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def compare_cells(delta: pd.DataFrame, new_label: str = "new", ref_label: str = "reference",
+                  words: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """(headings, rows of formatted cells) of the delta table: the Markdown table and the web page show these."""
+    words = {**VERDICT_TEXT, **(words or {})}
     rows = []
     for _, r in delta.sort_values(["dataset", "label", "decoder"]).iterrows():
         if "delta" not in r or pd.isna(r.get("delta")):
@@ -616,8 +642,7 @@ def compare_markdown(delta: pd.DataFrame, new_label: str = "new", ref_label: str
         ref = f"{r['cer_ref']:.4f}" + (f" ± {r['cer_ci_ref']:.4f}" if pd.notna(r["cer_ci_ref"]) else "")
         rows.append([r["label"], r["decoder"], f"{r['cer']:.4f} (n={int(r['n'])})", f"{ref} (n={int(r['n_ref'])})",
                      f"{r['delta']:+.4f}", f"±{r['margin']:.4f}", verdict])
-    return tabulate(rows, headers=["Model", "Decoder", f"CER {new_label}", f"CER {ref_label}", "Δ", "allowed",
-                                   "Verdict"], tablefmt="github", disable_numparse=True)
+    return ["Model", "Decoder", f"CER {new_label}", f"CER {ref_label}", "Δ", "allowed", "Verdict"], rows
 
 
 def results_table(results_dir: str | Path) -> pd.DataFrame:

@@ -13,11 +13,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from ..records import atomic_write
+from .svg import COST_AXES
 from .tracks import is_synthetic, variant_label
-
-# (column, axis label) of the cost panels: CER against each
-COST_AXES = [("gmacs_per_line", "GMACs per line (forward)"), ("train_lines_per_s", "training throughput (lines/s)"),
-             ("params_m", "parameters (millions)")]
 
 
 def best_per_model(table: pd.DataFrame) -> pd.DataFrame:

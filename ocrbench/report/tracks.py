@@ -90,7 +90,7 @@ def long_cer(table: pd.DataFrame) -> pd.DataFrame:
         budget=table["train_lines_budget"].map(budget_label) if "train_lines_budget" in table else ALL_LINES)
     lines = table["train_lines"] if "train_lines" in table else pd.Series(float("nan"), index=table.index)
     budget = table["train_lines_budget"] if "train_lines_budget" in table else lines
-    base["lines"] = pd.to_numeric(lines.fillna(budget), errors="coerce")
+    base["lines"] = pd.to_numeric(lines, errors="coerce").fillna(pd.to_numeric(budget, errors="coerce"))
     frames = [base.assign(dataset=table["dataset"], cer=table["cer"], cer_ci=table["cer_ci"], in_domain=True)]
     frames += [base.assign(dataset=name, cer=table[f"cer@{name}"], cer_ci=table[f"cer_ci@{name}"], in_domain=False)
                for name in extra_sets(table)]
@@ -209,11 +209,11 @@ def agreement_markdown(points: pd.DataFrame, level: str = "##") -> list[str]:
              "Do the synthetic smoke test's rankings predict the real ones? Spearman ρ between the families' "
              "greedy CER on each track's own test split (each family trained from scratch on every line).", ""]
     for r in rows:
-        parts += [f"- {r['real']} vs {r['synthetic']}: {_rho_text(r)}"]
+        parts += [f"- {r['real']} vs {r['synthetic']}: {rho_text(r)}"]
     return parts + [""]
 
 
-def _rho_text(r: dict) -> str:
+def rho_text(r: dict) -> str:
     if not _present(r["rho"]):
         return f"n = {r['n']} families in both: too few (or one side all equal) for a rank correlation"
     ci = (f", approximate 95% interval {r['low']:.2f} to {r['high']:.2f} (Fisher z)" if _present(r["low"])
