@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from ..config import DataConfig
+from ..config import DataConfig, load_suite, resolve_config
 from ..datasets import create_dataset, dataset_info
 from ..errors import UserError
 from .common import add_json
@@ -14,7 +15,11 @@ def register(sub) -> None:
     p = sub.add_parser("data", help="inspect datasets")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     pv = dsub.add_parser("preview", help="write a contact sheet PNG of a dataset split")
-    pv.add_argument("name")
+    pv.add_argument("name", nargs="?", help="dataset name (or --suite)")
+    pv.add_argument("--suite", help="the data a suite trains on: its dataset, height and options (e.g. pretrain)")
+    pv.add_argument("--beside", nargs="+", metavar="NAME", default=[],
+                    help="line datasets drawn under it on the same sheet, at the same height (e.g. the real "
+                         "collections: copiste-dun-jour stanford-memorials)")
     pv.add_argument("--split", default="train")
     pv.add_argument("-n", type=int, default=24, help="lines on the sheet")
     pv.add_argument("--out", help="PNG path (default: <name>-<split>.png)")
@@ -51,16 +56,42 @@ def register(sub) -> None:
 def handle_preview(args) -> dict:
     from ..data.preview import write_contact_sheet
 
-    pages = dataset_info(args.name).task == "pages"
+    cfg = _preview_config(args)
+    pages = dataset_info(cfg.name).task == "pages"
+    if args.beside and any(dataset_info(name).task == "pages" for name in [cfg.name, *args.beside]):
+        raise UserError("--beside draws line datasets side by side; a page dataset is previewed on its own")
     n = max(args.n, 1) if not pages or args.n != 24 else 4  # a sheet of 4 pages unless -n is given
-    height = args.height or (512 if pages else DataConfig.height)
     size = max(n, 64) if not pages else n
-    cfg = DataConfig(name=args.name, train_size=size, val_size=size, test_size=size, root=args.root, height=height)
-    dataset = create_dataset(args.name, args.split, cfg)
-    out = Path(args.out or f"{args.name.replace(':', '_').replace('/', '_')}-{args.split}.png")
-    path = (_page_sheet(dataset, out, min(n, len(dataset))) if pages
-            else write_contact_sheet(dataset, out, n=min(n, len(dataset))))
+    cfg = replace(cfg, train_size=size, val_size=size, test_size=size)
+    dataset = create_dataset(cfg.name, args.split, cfg)
+    stem = args.suite or cfg.name.replace(":", "_").replace("/", "_")
+    out = Path(args.out or f"{stem}-{args.split}.png")
+    if pages:
+        path = _page_sheet(dataset, out, min(n, len(dataset)))
+    else:
+        lines = _captioned(dataset, cfg.name, n) if args.beside else [dataset[i] for i in range(min(n, len(dataset)))]
+        for name in args.beside:
+            other = DataConfig(name=name, height=cfg.height, train_size=size, val_size=size, test_size=size)
+            lines += _captioned(create_dataset(name, args.split, other), name, n)
+        path = write_contact_sheet(lines, out, n=len(lines))
     return {"path": str(path), "text": f"wrote {path}"}
+
+
+def _preview_config(args) -> DataConfig:
+    """The data to draw: a suite's data section (--suite), or the dataset named with --root/--height."""
+    if args.suite:
+        if args.name:
+            raise UserError("give a dataset name or --suite, not both")
+        return load_suite(resolve_config(args.suite)).data
+    if not args.name:
+        raise UserError("name a dataset (ocrbench list datasets) or give --suite NAME")
+    pages = dataset_info(args.name).task == "pages"
+    return DataConfig(name=args.name, root=args.root, height=args.height or (512 if pages else DataConfig.height))
+
+
+def _captioned(dataset, name: str, n: int) -> list:
+    """The first ``n`` lines of ``dataset``, each caption starting with the dataset's name."""
+    return [replace(s, text=f"{name}: {s.text}") for s in (dataset[i] for i in range(min(n, len(dataset))))]
 
 
 def _page_sheet(dataset, out: Path, n: int) -> Path:
