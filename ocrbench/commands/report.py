@@ -41,6 +41,8 @@ def register(sub) -> None:
 def handle(args) -> dict:
     folders = list(dict.fromkeys(args.results or [DEFAULT_RESULTS]))  # a folder given twice counts once
     if args.compare:
+        if args.html is not None:
+            raise UserError("--html writes the leaderboard page; --compare prints a delta table instead: use one")
         if len(folders) > 1:
             raise UserError("--compare takes one --results folder (the new one); got " + ", ".join(folders))
         delta = compare_folders(folders[0], args.compare, args.tolerance)

@@ -47,6 +47,15 @@ def test_a_model_worse_than_its_reference_fails_the_gate(tmp_path, suite, capsys
     assert code == 1
     assert "FAILED" in report and "line_cnn_tiny (greedy) CER" in report and "Δ +" in report
     assert read_records(tmp_path / "new" / "runs.jsonl")[0]["status"] == "ok"
+    page = (tmp_path / "new" / "leaderboard" / "index.html").read_text()  # the same gate as a web page
+    assert "ci gate FAILED" in page and "worse (outside by" in page and "line_cnn_tiny" in page
+
+
+def test_an_html_folder_that_is_a_file_fails_before_training(tmp_path, suite, capsys):
+    (tmp_path / "page").write_text("not a folder")
+    assert main(["ci", "--config", str(suite), "--results", str(tmp_path / "new"), "--html", str(tmp_path / "page"),
+                 "--quiet"]) == 2
+    assert "a file is in the way" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 def test_a_model_as_good_as_its_reference_passes(tmp_path, suite, capsys):

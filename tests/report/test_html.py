@@ -86,6 +86,7 @@ def test_report_html_writes_the_site_and_a_file_in_the_way_is_one_line(results, 
     (tmp_path / "file").write_text("x")
     assert main(["report", "--results", str(results), "--html", str(tmp_path / "file")]) == 2
     assert "a file is in the way" in capsys.readouterr().err
+    assert main(["report", "--results", str(results), "--compare", str(results), "--html"]) == 2  # one or the other
     with pytest.raises(UserError, match="a file is in the way"):
         site_dir(tmp_path / "file")
 
