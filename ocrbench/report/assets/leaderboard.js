@@ -4,11 +4,11 @@
   "use strict";
 
   // A cell's sort key: its data-sort value (the raw number) when it has one, else its text; numbers compare as
-  // numbers ("=1" is rank 1, "0.800 ± 0.030" is 0.8).
+  // numbers ("=1" is rank 1, "0.800 ± 0.030" is 0.8, "±0.0198" is 0.0198).
   function key(cell) {
     var raw = cell.getAttribute("data-sort");
     var text = raw !== null ? raw : cell.textContent.trim();
-    return { text: text, num: parseFloat(text.replace(/^=/, "")) };
+    return { text: text, num: parseFloat(text.replace(/^[=±]/, "")) };
   }
 
   function compare(a, b, numeric) {
