@@ -118,9 +118,15 @@ def reproductions(reports: list[FolderReport]) -> list[Comparison]:
 
 def write_site(reports: list[FolderReport], out: str | Path, plots: dict | None = None,
                comparisons: list[Comparison] = (), problems: list[str] = (), title: str = "ocrbench leaderboard") -> dict:
-    """Write the site for ``reports`` (one or several results folders) into ``out``: the PNG ``plots``
-    (the PNG files among {name: path}, as the Markdown report wrote them) are copied beside it; ``comparisons`` and the gate's
-    ``problems`` go first. Returns {"html": path of index.html, "records": the record pages' folder}."""
+    """Write the site for ``reports`` (one or several results folders) into ``out``.
+
+    Args:
+        plots: {name: path} as the Markdown report returned them; its PNG files are copied beside index.html.
+        comparisons: delta tables (a reproduction, the ci gate), shown after the leaderboards.
+        problems: the ci gate's reasons to fail, shown first.
+    Returns:
+        {"html": path of index.html, "records": the folder of the per-row record pages}.
+    """
     out = site_dir(out)
     (out / "assets").mkdir(parents=True, exist_ok=True)
     records = out / "records"
