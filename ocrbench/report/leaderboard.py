@@ -30,6 +30,7 @@ from .tracks import (
     is_synthetic,
     long_cer,
     matrix_markdown,
+    option_variants,
     variant_label,
 )
 
@@ -98,7 +99,7 @@ def _aggregate(group: pd.DataFrame) -> pd.Series:
            "seeds": ",".join(str(int(s)) for s in sorted(group["seed"])) if "seed" in group else "",
            "cer_min": group["cer"].min(), "cer_max": group["cer"].max()}
     for c in ("params", "steps", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
-              "threads", "train_lines", "train_lines_budget", "init_from", "charset"):
+              "threads", "train_lines", "train_lines_budget", "init_from", "charset", "data_options", "augmentation"):
         if c in group:
             row[c] = first[c]
     for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share", "padding_share"):
@@ -139,6 +140,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values("cer").copy()
         part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"], _doc_intervals(part))
         part["tied"] = part["rank"].map(part["rank"].value_counts()) > 1
+        part["variant"] = option_variants(part)
         parts.append(part.sort_values(["rank", "cer"], kind="stable"))
     return pd.concat(parts).reset_index(drop=True)
 

@@ -46,12 +46,42 @@ def budget_label(budget) -> str:
 
 def variant_label(row) -> str:
     """``crnn_small · 250 lines · from quick``: the model and, when the record sets them, its training-line
-    budget and its start; just the model name for records without them."""
+    budget and its start, and the data options or augmentation that set it apart from the other rows of its
+    table (``variant``, see :func:`option_variants`); just the model name for records without them."""
     parts = [str(row["model"])]
     if _present(row.get("train_lines_budget")):
         parts.append(f"{int(row['train_lines_budget'])} lines")
     start = start_label(row.get("init_from"))
-    return " · ".join(parts + ([start] if start != "scratch" else []))
+    variant = row.get("variant")
+    return " · ".join(parts + ([start] if start != "scratch" else []) + ([variant] if _present(variant) and variant
+                                                                           else []))
+
+
+def option_variants(table: pd.DataFrame) -> list[str]:
+    """Per row, the generator options and augmentation policy in which the rows of ``table`` differ, as
+    ``paper=scan, pen_scale=0.6`` (``data defaults`` for a row that sets none of them); ``""`` everywhere when
+    they agree, and for records written before these fields existed."""
+    specs = [_option_spec(r) for _, r in table.iterrows()]
+    known = [s for s in specs if s is not None]
+    keys = sorted({k for s in known for k in s if len({_option_text(t.get(k)) for t in known}) > 1})
+    if not keys:
+        return [""] * len(specs)
+    return ["" if s is None else ", ".join(f"{k}={_option_text(s[k])}" for k in keys if k in s) or "data defaults"
+            for s in specs]
+
+
+def _option_spec(row) -> dict | None:
+    options = row.get("data_options")
+    if not isinstance(options, dict):
+        return None
+    augmentation = row.get("augmentation")
+    return {**options, **({"augmentation": augmentation} if augmentation not in (None, "mild") else {})}
+
+
+def _option_text(value) -> str:
+    if isinstance(value, list | tuple):
+        return f"{len(value)} listed"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def has_variants(table: pd.DataFrame) -> bool:

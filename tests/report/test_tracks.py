@@ -175,3 +175,31 @@ def test_comparisons_name_the_variant_of_each_row():
     labels = set(compare(table, table)["label"])
     assert "crnn_small · 250 lines · from quick" in labels and "crnn_small" in labels
     assert "| crnn_small · 1000 lines " in compare_markdown(compare(table, table))
+
+
+def ablation_row(options, cer, augmentation="mild", **kw) -> dict:
+    return {**synthetic("resnet_ctc_small", cer), "suite": "synth-ablation", "config_id": f"a-{options}-{augmentation}",
+            "data_options": options, "augmentation": augmentation, **kw}
+
+
+def test_rows_that_differ_in_data_options_or_augmentation_are_labelled_by_what_differs():
+    rows = [ablation_row({}, 0.20), ablation_row({"max_chars": 80, "paper": "scan"}, 0.30),
+            ablation_row({"max_chars": 80, "writers": ["cursive", "timesi"]}, 0.10),
+            ablation_row({"max_chars": 80, "paper": "scan"}, 0.25, augmentation="htr"),
+            synthetic("crnn_small", 0.15)]  # an older record: no fields, no label
+    table = leaderboard(pd.DataFrame(rows)).set_index("config_id")
+    labels = {cid: variant_label(row | {"model": row["model"]}) for cid, row in table.to_dict("index").items()}
+    assert labels["a-{}-mild"] == "resnet_ctc_small · data defaults"
+    assert labels["a-{'max_chars': 80, 'paper': 'scan'}-mild"] == "resnet_ctc_small · max_chars=80, paper=scan"
+    assert labels["a-{'max_chars': 80, 'paper': 'scan'}-htr"] == \
+        "resnet_ctc_small · augmentation=htr, max_chars=80, paper=scan"
+    assert labels["a-{'max_chars': 80, 'writers': ['cursive', 'timesi']}-mild"] == \
+        "resnet_ctc_small · max_chars=80, writers=2 listed"
+    assert labels["q-crnn_small"] == "crnn_small"
+
+
+def test_rows_that_agree_on_their_options_keep_plain_labels():
+    rows = [ablation_row({"max_chars": 12}, 0.2, model="resnet_ctc_small"),
+            {**ablation_row({"max_chars": 12}, 0.3), "model": "crnn_small", "config_id": "c"}]
+    table = leaderboard(pd.DataFrame(rows))
+    assert sorted(variant_label(r) for _, r in table.iterrows()) == ["crnn_small", "resnet_ctc_small"]
