@@ -33,7 +33,9 @@ def suite_from_args(config: str | None, overrides: list[str], extra: dict | None
 def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
     """The options of commands that evaluate a checkpoint; defaults come from the run that wrote it."""
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint.pt written by `ocrbench train` or `run`, or its run folder")
+                   help="checkpoint.pt written by `ocrbench train` or `run`, its run folder, or zoo:NAME (a "
+                        "reference checkpoint of `ocrbench zoo`)")
+    add_zoo_dir(p)
     p.add_argument("--dataset", help="dataset name or kind:PATH (default: the run's, else synth-lines)")
     p.add_argument("--config", help="suite YAML whose data section to use (default: the config.yaml beside "
                                     "the checkpoint, when there is one)")
@@ -47,6 +49,22 @@ def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-size", type=int, help="lines in a generated test split (synthetic datasets)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files (counted in the output)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or LM training messages")
+
+
+def add_zoo_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo-dir", metavar="DIR|URL",
+                   help="where zoo:NAME checkpoints are: a folder or a URL base (default: $OCRBENCH_ZOO, else the "
+                        "index's URL); every file is checked against the index's sha256")
+
+
+def resolve_zoo_checkpoint(args) -> None:
+    """``--checkpoint zoo:NAME`` becomes the verified local file; the run config that came with it gives the
+    data settings (as a run folder's config.yaml does) unless ``--config`` names another."""
+    from ..deploy.zoo import is_zoo, resolve
+
+    if is_zoo(args.checkpoint):
+        path, config, _ = resolve(args.checkpoint, args.zoo_dir)
+        args.checkpoint, args.config = str(path), args.config or str(config)
 
 
 def run_config(args) -> tuple[SuiteConfig | None, str]:

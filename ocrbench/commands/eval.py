@@ -16,7 +16,13 @@ from ..harness.checkpoint import load_model
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
 from ..records import environment
 from ..runtime import resolve_device
-from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled
+from .common import (
+    add_checkpoint_eval_options,
+    add_json,
+    checkpoint_eval_settings,
+    progress_enabled,
+    resolve_zoo_checkpoint,
+)
 
 
 def register(sub) -> None:
@@ -27,6 +33,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> dict:
+    resolve_zoo_checkpoint(args)
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
     check_decoder(model, args.decoder)  # before the LM and the data take minutes to load

@@ -111,6 +111,8 @@ class BiLSTM(nn.Module):
         self.out_features = 2 * hidden
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():  # ONNX has no packed sequences
+            return self.forward_unpacked(x, lengths)
         lengths, order = torch.sort(lengths.cpu().long(), descending=True)
         unsort = torch.empty_like(order)
         unsort[order] = torch.arange(order.numel())
@@ -120,6 +122,34 @@ class BiLSTM(nn.Module):
             out, _ = self.lstm(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return out.index_select(0, unsort)
+
+    def forward_unpacked(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """What :meth:`forward` computes, without packed sequences (what ONNX export traces): each layer runs
+        its forward direction over the padded rows (a frame never sees the padding after it) and its backward
+        direction over each row reversed within its length, so it starts at the line's true end; padding frames
+        are zero, as ``pad_packed_sequence`` leaves them. Lengths stay on the device: nothing syncs."""
+        steps = torch.arange(x.shape[1], device=x.device)[None, :]
+        lengths = lengths.to(x.device).long()[:, None]
+        valid = steps < lengths
+        # frame t of a row read backwards within its length; padding frames stay where they are
+        index = torch.where(valid, lengths - 1 - steps, steps)[:, :, None]
+        with autocast_off(x):
+            out = x.float()
+            for layer in range(self.lstm.num_layers):
+                forward = self._direction(out, layer, "")
+                reverse = out.gather(1, index.expand(-1, -1, out.shape[2]))
+                backward = self._direction(reverse, layer, "_reverse")
+                backward = backward.gather(1, index.expand(-1, -1, backward.shape[2]))
+                out = torch.cat([forward, backward], 2) * valid[:, :, None]
+        return out
+
+    def _direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        """One direction of one layer of ``self.lstm`` over ``x`` (B, T, D), from zero state (eval: no dropout)."""
+        params = [getattr(self.lstm, f"{name}_l{layer}{suffix}")
+                  for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h0 = x.new_zeros(1, x.shape[0], self.lstm.hidden_size)
+        out, _, _ = torch.lstm(x, (h0, h0), params, True, 1, 0.0, False, False, True)
+        return out
 
 
 # ---- shared by the sequence-to-sequence recognizers (attention_lm, cnn_transformer) -------------------------
@@ -167,6 +197,16 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     pe[:, 0::2] = torch.sin(angles)
     pe[:, 1::2] = torch.cos(angles[:, : dim // 2])
     return pe.to(dtype)
+
+
+def sliding_windows(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``(..., T + size - 1)`` → ``(..., T, size)``: every window of ``size`` along the last axis (``unfold``).
+    ONNX export cannot trace ``unfold`` over an axis of dynamic length, so while exporting the same windows are
+    stacked from shifted slices (the same values)."""
+    if not torch.onnx.is_in_onnx_export():
+        return x.unfold(-1, size, 1)
+    count = x.shape[-1] - size + 1
+    return torch.stack([x[..., i:i + count] for i in range(size)], -1)
 
 
 def length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..data.charset import Charset
 from ._base import ModelInfo
-from ._blocks import BiLSTM, ResNetLineEncoder, autocast_off, length_mask
+from ._blocks import BiLSTM, ResNetLineEncoder, autocast_off, length_mask, sliding_windows
 from ._registry import register_model
 from ._seq2seq import Seq2SeqRecognizer
 
@@ -77,12 +77,12 @@ class LocationAttention(nn.Module):
         """query (B, Q), keys = self.key(values) (B, T, A), mask (B, T), previous weights (B, T) →
         context (B, D), weights (B, T)."""
         half = self.kernel // 2
-        windows = F.pad(previous, (half, half)).unfold(-1, self.kernel, 1)  # (B, T, kernel)
+        windows = sliding_windows(F.pad(previous, (half, half)), self.kernel)  # (B, T, kernel)
         energy = self.energy(torch.tanh(keys + self.query(query).unsqueeze(1) + self.location(windows))).squeeze(-1)
         energy = energy.float()
         if self.prior_frames:  # float32 with autocast off: autocast would run the matmul in half precision
             with autocast_off(energy):
-                shifted = F.pad(previous.float(), (self.prior_frames, 0)).unfold(-1, self.prior_frames + 1, 1)
+                shifted = sliding_windows(F.pad(previous.float(), (self.prior_frames, 0)), self.prior_frames + 1)
                 energy = energy + (shifted @ self.prior).clamp(min=1e-6).log()
         weights = energy.masked_fill(~mask, float("-inf")).softmax(-1).to(values.dtype)
         return torch.bmm(weights.unsqueeze(1), values).squeeze(1), weights
