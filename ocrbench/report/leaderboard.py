@@ -476,7 +476,9 @@ def _write_plots(out: Path, table: pd.DataFrame, plot: bool, curves: pd.DataFram
     drawn = {"plot": (out / "leaderboard.png", plot and not table.empty,
                       lambda path: _plots().plot_leaderboard(table, path)),
              "learning_curve": (out / "learning_curve.png", plot and has_variants(curves),
-                                lambda path: _plots().plot_learning_curves(long_cer(curves), path))}
+                                lambda path: _plots().plot_learning_curves(long_cer(curves), path)),
+             "variants": (out / "variants.png", plot and _has_option_variants(table),
+                          lambda path: _plots().plot_variants(table[table["variant"] != ""], path))}
     written = {}
     for key, (path, wanted, draw) in drawn.items():
         if wanted:
@@ -484,6 +486,12 @@ def _write_plots(out: Path, table: pd.DataFrame, plot: bool, curves: pd.DataFram
         elif path.exists():
             path.unlink()
     return written
+
+
+def _has_option_variants(table: pd.DataFrame) -> bool:
+    """Whether rows differ in data options or augmentation, and another collection scores them (an ablation)."""
+    return ("variant" in table and (table["variant"] != "").sum() > 1
+            and any(c.startswith("cer@") for c in table.columns))
 
 
 def _plots():

@@ -170,3 +170,39 @@ def _curves(ax, rows: pd.DataFrame, colours: dict, styles: dict) -> None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(alpha=0.3)
+
+
+def plot_variants(table: pd.DataFrame, path: Path) -> Path:
+    """One bar per row (its variant label) for each evaluation set other than the training data's test split,
+    with the 95% interval over test documents: an ablation's rows side by side on the collections that matter."""
+    sets = [c[4:] for c in table.columns if c.startswith("cer@")]
+    rows = table.sort_values(f"cer@{sets[0]}" if sets else "cer", ascending=False)
+    fig, ax = plt.subplots(figsize=(12, 0.45 * len(rows) * max(1, len(sets)) + 1.6))
+    height = 0.8 / max(1, len(sets))
+    for k, name in enumerate(sets):
+        y = [i + k * height for i in range(len(rows))]
+        low, high = _doc_bounds(rows, name)
+        err = [rows[f"cer@{name}"] - low, high - rows[f"cer@{name}"]]
+        ax.barh(y, rows[f"cer@{name}"], height=height, xerr=err, capsize=2, label=name)
+    ax.set_yticks([i + height * (len(sets) - 1) / 2 for i in range(len(rows))])
+    one_model = rows["model"].nunique() == 1  # then the variant alone names the bar
+    ax.set_yticklabels([f"{r['variant'] if one_model else variant_label(r)} ({r['decoder']})"
+                        for _, r in rows.iterrows()], fontsize=8)
+    ax.set_xlabel("CER (lower is better; bars: 95% interval over test documents)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    first = table.iloc[0]
+    model = f"{first['model']}, " if one_model else ""
+    fig.suptitle(f"ocrbench {first['suite']}: {model}each variant on the other collections "
+                 f"(n = {int(table['n'].max())} seed(s))", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _doc_bounds(rows: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
+    """The document-bootstrap interval of each row on set ``name``; the point itself where there is none."""
+    cer = rows[f"cer@{name}"]
+    low, high = rows.get(f"cer_doc_lo@{name}"), rows.get(f"cer_doc_hi@{name}")
+    if low is None or high is None:
+        return cer, cer
+    return low.fillna(cer), high.fillna(cer)

@@ -203,3 +203,12 @@ def test_rows_that_agree_on_their_options_keep_plain_labels():
             {**ablation_row({"max_chars": 12}, 0.3), "model": "crnn_small", "config_id": "c"}]
     table = leaderboard(pd.DataFrame(rows))
     assert sorted(variant_label(r) for _, r in table.iterrows()) == ["crnn_small", "resnet_ctc_small"]
+
+
+def test_an_ablation_folder_gets_a_variants_plot_and_a_plain_one_does_not(tmp_path):
+    rows = [ablation_row({}, 0.2), ablation_row({"paper": "scan"}, 0.3),
+            {**ablation_row({}, 0.7), "dataset": REAL}, {**ablation_row({"paper": "scan"}, 0.6), "dataset": REAL}]
+    written = write_report(write_runs(tmp_path / "ablation", rows))
+    assert written["variants"].endswith("variants.png") and (tmp_path / "ablation" / "variants.png").stat().st_size
+    plain = write_report(write_runs(tmp_path / "plain", synthetic_track()))
+    assert "variants" not in plain and not (tmp_path / "plain" / "variants.png").exists()
