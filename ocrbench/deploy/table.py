@@ -94,8 +94,8 @@ def caption(rows: list[dict]) -> str:
     """Where and how the rows were measured (every row carries its own stamp; this sums them up)."""
     loads = [r["loadavg_1m"] for r in rows if r.get("loadavg_1m") is not None]
     values = lambda key: ", ".join(sorted({str(r[key]) for r in rows if r.get(key) is not None}))  # noqa: E731
-    return (f"Measured in one run on {values('device_name')} ({values('device')}), {values('threads')} torch "
-            f"threads and {values('ort_threads')} onnxruntime threads, 1-minute load average "
+    return (f"Measured in one run on {values('device_name')} ({values('device')}), torch threads: "
+            f"{values('threads')}, onnxruntime threads: {values('ort_threads')}, 1-minute load average "
             f"{min(loads, default=0):.2f}–{max(loads, default=0):.2f}; torch {values('torch')}, onnxruntime "
             f"{values('onnxruntime')}, git {values('git')}. Latency: one line (batch 1), greedy decoding "
             "(autoregressive models decode every character of the line), median over timed calls and (IQR) in ms; "
@@ -104,11 +104,13 @@ def caption(rows: list[dict]) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
+    lines = sorted({r["lines"] for r in rows if r.get("lines")})
+    split = f"the test split ({' / '.join(map(str, lines))} lines)" if lines else "the test split"
     return "\n\n".join([
         "# Deployment measurements", caption(rows),
         "## ONNX export and parity\n\nonnxruntime (CPU) against PyTorch: the largest absolute difference of the "
         "outputs on the first test lines (max rel error = that over the largest absolute PyTorch value), and the "
-        "greedy CER of both on the whole test split.", export_table(rows),
+        f"greedy CER of both on {split}.", export_table(rows),
         "## int8 dynamic quantisation (CPU)\n\nPyTorch: `quantize_dynamic` of Linear/LSTM/LSTMCell; onnxruntime: "
         "its dynamic quantisation (int8 weights). Speed-up: fp32 over int8 median latency of one line, same "
         "backend family.", int8_table(rows),
