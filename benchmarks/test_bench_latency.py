@@ -8,6 +8,7 @@ length where a CTC model's grows only with the width. ``extra_info`` records the
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 
 import pytest
@@ -30,7 +31,7 @@ def _onnx(name: str, height: int, folder: str):
     from ocrbench.deploy.export import export_onnx
     from ocrbench.deploy.runtime import OnnxGraphs, OnnxRecognizer
 
-    model = _model(name, height).cpu()
+    model = copy.deepcopy(_model(name, height)).cpu()  # its own copy: the eager tests move theirs to --device
     return OnnxRecognizer(model, OnnxGraphs(export_onnx(model, folder)))
 
 
