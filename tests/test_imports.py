@@ -271,6 +271,8 @@ NEVER_IMPORTS = {
                 "measurement writes rows (records.py); the reports read them"),
     "diagnostics": ({"bench", "report", "commands", "cli", "__main__"}, "diagnostics use the harness, not suites"),
     "pipeline": ({"bench", "report", "commands", "cli", "__main__"}, "the page pipeline uses the harness only"),
+    "deploy": ({"bench", "report", "commands", "cli", "__main__"},
+               "deployment measurement uses the harness and the contract; the reports read its rows"),
     "bench": ({"report", "commands", "cli", "__main__"}, "suites write records; the reports read them"),
     "report": ((UPPER | {"data", "datasets", "models", "decoding", "lm"}) - {"report"},
                "a report reads records, so it works without torch models or data"),

@@ -8,7 +8,13 @@ from ..datasets import create_dataset
 from ..diagnostics.error_analysis import WORST, error_analysis, errors_summary
 from ..errors import UserError
 from ..harness.evaluate import decoding_fields
-from .common import add_checkpoint_eval_options, add_json, checkpoint_eval_settings, progress_enabled
+from .common import (
+    add_checkpoint_eval_options,
+    add_json,
+    checkpoint_eval_settings,
+    progress_enabled,
+    resolve_zoo_checkpoint,
+)
 from .eval import check_decoder, load_recognizer, make_decoding
 
 DEFAULT_OUT = Path("local") / "errors"  # + the checkpoint's folder name (its run) or file stem
@@ -27,6 +33,7 @@ def register(sub) -> None:
 def handle(args) -> dict:
     if args.worst < 0:
         raise UserError(f"--worst must be >= 0, got {args.worst}")
+    resolve_zoo_checkpoint(args)
     model = load_recognizer(args.checkpoint)
     cfg, settings, source = checkpoint_eval_settings(args, model.info.input_height)
     check_decoder(model, args.decoder)
