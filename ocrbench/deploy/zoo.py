@@ -15,7 +15,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.download import sha256_of  # the one file hash of the downloads, reused for zoo files
 from ..errors import UnknownNameError, UserError
 from ..records import atomic_write, atomic_write_text, git_revision, read_records
 
@@ -72,14 +72,6 @@ def find(name: str, index: str | Path | None = None) -> ZooEntry:
     if name not in entries:
         raise UnknownNameError("zoo checkpoint", name, list(entries))
     return entries[name]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_zoo(spec: str) -> bool:
