@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 # IAM's character set (79 symbols: space, 25 punctuation marks, digits, letters), the usual HTR target alphabet.
 IAM_CHARS = " !\"#&'()*+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# French letters beyond IAM's: synth-lines' French lines write them (option ``french``); every one decomposes
+# (NFD) into an ASCII letter and one accent, so writers without the glyph compose it (``datasets/_accents.py``).
+FRENCH_LETTERS = "ÀÂÇÈÉÊÎÔàâäçèéêëîïôöùûü"
 
 # Typographic variants that mean the same as an in-charset character. Applied by ``normalize_text``
 # only when the caller asks (``OOVPolicy.REPLACE``), and counted, so nothing changes silently.

@@ -3,6 +3,7 @@
     apt-get install -y r-cran-janeaustenr bible-kjv-text bible-kjv
     python -m ocrbench.datasets._build_assets                      # text from the installed packages
     python -m ocrbench.datasets._build_assets --fonts-from DIR     # also re-copy the fonts from an offline folder
+    pip install wordfreq==3.1.1 && python -m ocrbench.datasets._build_assets --french   # the French word list
 
 Not used at run time, except for the corpus names below (the one place they are spelled): the package reads
 only what this writes. Outputs are byte-reproducible (gzip mtime 0, sorted or document-ordered sentences), so
@@ -38,7 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..data.charset import IAM_CHARS, TYPOGRAPHIC_EQUIVALENTS, nfc
+from ..data.charset import FRENCH_LETTERS, IAM_CHARS, TYPOGRAPHIC_EQUIVALENTS, nfc
 from ..errors import DataError, UserError
 
 ASSETS = Path(__file__).parent / "assets"
@@ -48,6 +49,7 @@ TEXT_DIR = ASSETS / "text"
 SPLIT_PERCENT = {"train": 90, "val": 5, "test": 5}
 SPLIT_SOURCE = "austen"  # split by sentence hash: synth-lines' text and the LM's training text
 HELD_OUT_SOURCE = "kjv-nt"  # a second domain, never trained on: LM perplexity only
+FRENCH_WORDS = "fr-words"  # French words by frequency (PyPI wordfreq): synth-lines' French lines
 
 
 def split_corpus(split: str) -> str:
@@ -263,6 +265,63 @@ def build_text(exports: Path, out: Path = TEXT_DIR) -> dict[str, int]:
     return {name: len(lines) for name, lines in corpora.items()}
 
 
+# ---- French words: PyPI wordfreq -------------------------------------------------------------------------
+# wordfreq's word lists are frequencies, not text: no sentence, so no split to leak across (every split draws
+# from the same list, see synth_lines.french_line). Its code is Apache-2.0, its data CC BY-SA 4.0: the list
+# we derive stays CC BY-SA 4.0, credited in ``text/licenses/wordfreq.license``.
+FRENCH_PACKAGE = "wordfreq==3.1.1"
+FRENCH_TOP = 20_000  # words: down to about 1 in 10^6 running words, beyond which wordfreq's tail is noisy
+PER_BILLION = 1e9
+# wordfreq splits elisions off ("l'homme" -> "l", "homme"); they come back as prefixes that glue to the next word
+ELIDED = {"c", "d", "j", "l", "m", "n", "qu", "s", "t", "jusqu", "lorsqu", "puisqu", "quoiqu"}
+SINGLE_LETTER_WORDS = {"a", "à", "y", "ô"}
+_FRENCH_WORD = re.compile(f"[a-z{FRENCH_LETTERS.lower()}]+(?:['-][a-z{FRENCH_LETTERS.lower()}]+)*")
+
+
+def french_word_lines(freqs: dict[str, float], top: int = FRENCH_TOP) -> list[str]:
+    """``word<TAB>occurrences per billion words`` for the ``top`` most frequent usable words, most frequent first
+    (ties by word): lowercase letters of IAM_CHARS and FRENCH_LETTERS, inner apostrophes and hyphens; an elided
+    article or conjunction (``l``) as its prefix (``l'``)."""
+    out: list[tuple[int, str]] = []
+    for word, freq in freqs.items():
+        if word in ELIDED:
+            word = word + "'"
+        elif not _FRENCH_WORD.fullmatch(word) or (len(word) == 1 and word not in SINGLE_LETTER_WORDS):
+            continue
+        count = round(freq * PER_BILLION)
+        if count > 0:
+            out.append((count, word))
+    out.sort(key=lambda cw: (-cw[0], cw[1]))
+    return [f"{w}\t{c}" for c, w in out[:top]]
+
+
+def build_french(out: Path = TEXT_DIR) -> int:
+    """Write ``fr-words`` and wordfreq's license from the installed wordfreq; returns the number of words."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise UserError(f"wordfreq is not installed: run `pip install {FRENCH_PACKAGE}` (maintainer step only)") from None
+    from importlib.metadata import distribution
+
+    dist = distribution("wordfreq")
+    if dist.version != FRENCH_PACKAGE.split("==")[1]:
+        raise UserError(f"wordfreq {dist.version} is installed; the committed list is from {FRENCH_PACKAGE}")
+    lines = french_word_lines(wordfreq.get_frequency_dict("fr", wordlist="large"))
+    write_lines_gz(text_file(FRENCH_WORDS, out), lines)
+    (out / "licenses").mkdir(parents=True, exist_ok=True)
+    (out / "licenses" / "wordfreq.license").write_text(_wordfreq_license(dist), encoding="utf-8")
+    return len(lines)
+
+
+def _wordfreq_license(dist) -> str:
+    """wordfreq's LICENSE.txt (code) and its README's License section (the data's CC BY-SA 4.0 and credits)."""
+    readme = dist.metadata.get_payload() or ""
+    section = readme[readme.find("## License"):].strip() if "## License" in readme else ""
+    if not section:
+        raise DataError("wordfreq's package description has no '## License' section to credit its data")
+    return f"{dist.read_text('LICENSE.txt').strip()}\n\n{section}\n"
+
+
 # ---- fonts (unchanged since they were chosen; re-copied only with --fonts-from) ---------------------------
 HERSHEY_FONTS = ("cursive", "scripts", "scriptc", "futural", "timesi")
 # Fonts tried in order; a font missing any IAM glyph is dropped with a message. Chosen by eye from the 17 at
@@ -330,6 +389,9 @@ def copy_fonts(offline: Path, out: Path) -> list[str]:
 
 # ---- command line -----------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> None:
+    if args.french:
+        print(f"French words: {build_french(args.out / 'text'):,} (from {FRENCH_PACKAGE})")
+        return
     if args.exports:
         counts = build_text(args.exports, args.out / "text")
     else:
@@ -350,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="build from this export folder (austen/, kjv.txt, licenses/) instead of the packages")
     parser.add_argument("--fonts-from", type=Path,
                         help="also re-copy the fonts from this offline folder (has fonts/); default: leave them")
+    parser.add_argument("--french", action="store_true",
+                        help=f"build only the French word list, from PyPI's {FRENCH_PACKAGE} (pip install it first)")
     args = parser.parse_args(argv)
     try:
         run(args)

@@ -2,8 +2,9 @@
 
 Each line of a ``.jhf`` file is one glyph: a 5-column glyph number, a 3-column count of coordinate pairs
 (the left/right bearing pair included), then the pairs as two characters each, coordinate = ``ord(c) - ord('R')``.
-The pair ``" R"`` lifts the pen. The files we ship hold ASCII 32..126 in order, one glyph per line.
-Coordinates are in font units, y pointing down, with the baseline at y = 9 and capitals reaching y = -12.
+The pair ``" R"`` lifts the pen. The files we ship hold ASCII 32..126 in order, one glyph per line; the French accented letters are composed
+from them (``_accents``). Coordinates are in font units, y pointing down, with the baseline at y = 9 and
+capitals reaching y = -12.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from ..data.charset import FRENCH_LETTERS
+from ._accents import mark_strokes, split_accent, top_centre
 
 _ORIGIN = ord("R")
 PEN_UP = " R"
@@ -63,7 +67,19 @@ def load_font(path: str | Path) -> dict[str, Glyph]:
     """Glyphs of a .jhf file keyed by character (line i is ``chr(32 + i)``)."""
     lines = [ln.rstrip("\r\n") for ln in Path(path).read_text(encoding="ascii").splitlines() if ln.strip()]
     glyphs = [parse_glyph_line(ln) for ln in _join_continuations(lines)]
-    return {chr(32 + i): g for i, g in enumerate(glyphs) if 32 + i < 127}
+    font = {chr(32 + i): g for i, g in enumerate(glyphs) if 32 + i < 127}
+    return font | {ch: accented(font, ch) for ch in FRENCH_LETTERS}
+
+
+def accented(font: dict[str, Glyph], ch: str) -> Glyph:
+    """An accented letter as its base glyph plus the accent's strokes (an ``i`` loses its dot first)."""
+    base, mark = split_accent(ch)
+    glyph, xh = font[base], x_height(font)
+    strokes = glyph.strokes
+    if base == "i":  # the dot: a stroke wholly above the x-height
+        strokes = tuple(s for s in strokes if s[:, 1].max() > BASELINE_Y - xh - 0.5)
+    top, centre = top_centre(np.concatenate(strokes), BASELINE_Y)
+    return Glyph(glyph.left, glyph.right, strokes + tuple(mark_strokes(mark, centre, top, BASELINE_Y, xh)))
 
 
 def x_height(font: dict[str, Glyph]) -> float:

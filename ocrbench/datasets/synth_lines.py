@@ -33,6 +33,13 @@ What a scan adds (``ocrbench/datasets/_scan.py``; each off by default, so v3 dat
     pen_scale (1.0): stroke width factor; real pens are thinner than v3's (0.6 is close to the real copies).
     word_jitter (0.0): per-word baseline shift, size and slant (stroke writers) as hands drift within a line,
         on top of the per-line style; 1.0 is a typical hand.
+
+A second language (off by default):
+    french (0.0): share of lines in French: words drawn by their frequency in French (``assets/text/fr-words``,
+        from PyPI's wordfreq), elisions joined (``l'homme``), commas and full stops, a capital after each. Word
+        salad, not sentences: what a line recogniser sees is letters, accents and word shapes; the language
+        model is trained on real text elsewhere. The charset gains :data:`FRENCH_LETTERS`; writers without an
+        accented glyph (the Hershey fonts, Rufscript) write the base letter and the accent as a pen stroke.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import gzip
 import hashlib
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -53,18 +60,20 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..data.cache import cache_home, generate_split, load_or_generate, pool_size
+from ..data.charset import FRENCH_LETTERS, IAM_CHARS, Charset
 from ..data.registry import register_dataset, resolve_options
 from ..data.samples import LineSample
 from ..errors import UserError
 from ..records import stable_digest
 from . import _hershey as hershey
-from ._build_assets import split_corpus, text_file
+from ._accents import mark_strokes, split_accent, top_centre
+from ._build_assets import FRENCH_WORDS, missing_glyphs, split_corpus, text_file
 from ._scan import add_neighbours, add_scan_paper
 
 GENERATOR_VERSION = 3  # bump whenever a change alters any generated pixel or text
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_OPTIONS = {"max_chars": 48, "min_chars": 3, "stroke_fraction": 0.5, "writers": "all", "distortion": 1.0,
-                   "paper": "grain", "neighbours": 0.0, "pen_scale": 1.0, "word_jitter": 0.0}
+                   "paper": "grain", "neighbours": 0.0, "pen_scale": 1.0, "word_jitter": 0.0, "french": 0.0}
 PAPERS = ("grain", "scan")
 PARALLEL_MIN_SIZE = 2000  # below this, starting worker processes costs more than it saves
 OVERSAMPLE = 1.5  # render at 1.5x the final scale so the downscale antialiases the (aliased) pen strokes
@@ -101,11 +110,22 @@ def load_sentences(split: str) -> tuple[str, ...]:
 
 
 @cache
-def assets_digest(split: str) -> str:
-    """Hash of everything a split's content depends on besides the config, for the cache key."""
+def load_french_words() -> tuple[tuple[str, ...], np.ndarray]:
+    """The French words, most frequent first, and their cumulative probabilities (for ``searchsorted``)."""
+    rows = [line.split("\t") for line in gzip.decompress(text_file(FRENCH_WORDS).read_bytes()).decode().splitlines()]
+    counts = np.array([int(c) for _, c in rows], dtype=np.float64)
+    return tuple(w for w, _ in rows), np.cumsum(counts) / counts.sum()
+
+
+@cache
+def assets_digest(split: str, french: bool = False) -> str:
+    """Hash of everything a split's content depends on besides the config, for the cache key (the French word
+    list only where lines are drawn from it, so English-only data keeps its key)."""
     h = hashlib.sha1(text_file(split_corpus(split)).read_bytes())
     for w in WRITERS:
         h.update(w.name.encode())
+    if french:
+        h.update(text_file(FRENCH_WORDS).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -146,10 +166,14 @@ def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
         del opts["distortion"]
     _check_scan_options(opts)
     # defaults are left out, so the sample seeds (a hash of the options) of v3 configs stay as they were
-    return {k: v for k, v in opts.items() if k not in SCAN_OPTIONS or v != DEFAULT_OPTIONS[k]}
+    if not 0 <= opts["french"] <= 1:
+        raise UserError(f"synth-lines option french must be within [0, 1], got {opts['french']}")
+    return {k: v for k, v in opts.items() if k not in LATER_OPTIONS or v != DEFAULT_OPTIONS[k]}
 
 
 SCAN_OPTIONS = ("paper", "neighbours", "pen_scale", "word_jitter")
+ELISION_NEXT = "aeiouyhàâäéèêëîïôöùûü"  # first letters an elided word (l', d', qu') can join
+LATER_OPTIONS = (*SCAN_OPTIONS, "french")  # added after v3: left out of the options at their defaults
 
 
 def _check_scan_options(opts: Mapping[str, Any]) -> None:
@@ -183,14 +207,52 @@ def sample_seed(split: str, index: int, seed: int, height: int, options: Mapping
 # ---- text -------------------------------------------------------------------------------------------------
 def pick_text(rng: np.random.Generator, sentences: tuple[str, ...], min_chars: int, max_chars: int) -> str:
     """A window of whole words from a random sentence, with a random target length."""
+    def window(target: int) -> str:
+        words = sentences[rng.integers(len(sentences))].split(" ")
+        return _word_window(words, int(rng.integers(len(words))), target)
+
+    return _line_of_length(rng, min_chars, max_chars, window)
+
+
+def french_line(rng: np.random.Generator, min_chars: int, max_chars: int) -> str:
+    """French words drawn by frequency, with a random target length as :func:`pick_text` draws it."""
+    return _line_of_length(rng, min_chars, max_chars, lambda target: _french_words(rng, target))
+
+
+def _line_of_length(rng: np.random.Generator, min_chars: int, max_chars: int, make: Callable[[int], str]) -> str:
+    """``make(target)`` until its line has ``min_chars..max_chars`` characters: 30% of targets are drawn from
+    the whole range, the rest from its upper half."""
     for _ in range(1000):
         low = min_chars if rng.random() < 0.3 else max(min_chars, max_chars // 2)
-        target = int(rng.integers(low, max_chars + 1))
-        words = sentences[rng.integers(len(sentences))].split(" ")
-        line = _word_window(words, int(rng.integers(len(words))), target)
+        line = make(int(rng.integers(low, max_chars + 1)))
         if min_chars <= len(line) <= max_chars:
             return line
     raise RuntimeError(f"no line of {min_chars}..{max_chars} characters found in 1000 tries")
+
+
+def _french_words(rng: np.random.Generator, target: int) -> str:
+    """Words until the next would pass ``target`` characters: an elided word (``l'``) joins a next word that
+    starts with a vowel or h (else it is skipped); a comma follows 7% of words and a full stop 4%, and the
+    line and every sentence start with a capital."""
+    words, cumulative = load_french_words()
+    drawn = [words[i] for i in np.searchsorted(cumulative, rng.random(target + 2), side="right").clip(0, len(words) - 1)]
+    marks = rng.random(len(drawn))
+    line, end, capital = "", 0, True
+    for i, (word, after) in enumerate(zip(drawn, drawn[1:])):
+        if word.endswith("'") and after[0] not in ELISION_NEXT:
+            continue
+        if capital:
+            word = word[0].upper() + word[1:]
+        piece = word if not line or line.endswith("'") else " " + word
+        if len(line) + len(piece) > target:
+            break
+        line, capital = line + piece, False
+        if not word.endswith("'"):
+            if marks[i] < 0.11:
+                capital = marks[i] >= 0.07
+                line += "." if capital else ","
+            end = len(line)
+    return line[:end]  # never ends on an elision
 
 
 def _word_window(words: list[str], start: int, target: int) -> str:
@@ -391,11 +453,39 @@ def render_font(rng: np.random.Generator, text: str, writer: Writer, style: Styl
 @lru_cache(maxsize=50_000)
 def _glyph(name: str, size: int, ch: str, stroke: int) -> tuple[Image.Image, int, int]:
     """A glyph's coverage mask and its offset from the pen position on the baseline (drawn once, pasted often)."""
+    if ch in _lacks_accents(name):
+        return _accented_glyph(name, size, ch, stroke)
     font = _truetype(name, size)
     x0, y0, x1, y1 = font.getbbox(ch, anchor="ls", stroke_width=stroke)
     mask = Image.new("L", (max(1, x1 - x0), max(1, y1 - y0)))
     ImageDraw.Draw(mask).text((-x0, -y0), ch, font=font, fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
     return mask, x0, y0
+
+
+@cache
+def _lacks_accents(name: str) -> frozenset[str]:
+    """The French letters font ``name`` has no glyph for (Rufscript: all of them)."""
+    return frozenset(missing_glyphs(ASSETS / "fonts" / name, FRENCH_LETTERS))
+
+
+def _accented_glyph(name: str, size: int, ch: str, stroke: int) -> tuple[Image.Image, int, int]:
+    """The base letter's glyph with the accent drawn over (or, a cedilla, under) it as a pen stroke."""
+    base, mark = split_accent(ch)
+    mask, x0, y0 = _glyph(name, size, base, stroke)
+    xh = _font_x_height(name) * size
+    ink = np.argwhere(np.asarray(mask) > 127)[:, ::-1].astype(np.float32) + (x0, y0)  # (x, y) from the pen
+    top, centre = top_centre(ink, 0.0)
+    lines = mark_strokes(mark, centre, top, 0.0, xh)
+    pen = max(1, round(0.09 * xh) + stroke)
+    pts = np.concatenate([ink, *lines])
+    left, up = np.floor(pts.min(axis=0)).astype(int) - pen
+    right, down = np.ceil(pts.max(axis=0)).astype(int) + pen
+    out = Image.new("L", (int(right - left), int(down - up)))
+    out.paste(mask, (x0 - left, y0 - up))
+    draw = ImageDraw.Draw(out)
+    for line in lines:
+        draw.line([(x - left, y - up) for x, y in line.tolist()], fill=255, width=pen, joint="curve")
+    return out, int(left), int(up)
 
 
 def warp(image: Image.Image, style: Style, field: SmoothField, cell_width: int, rows: int) -> Image.Image:
@@ -445,7 +535,11 @@ def fit_to_height(ink: Image.Image, height: int, margin: tuple[int, int, int, in
 def render_line(split: str, index: int, seed: int, height: int, options: Mapping[str, Any]) -> tuple[np.ndarray, str, int]:
     """The clean (noise-free) image, text and writer id of sample ``index``."""
     rng = np.random.default_rng(sample_seed(split, index, seed, height, options, stream=0))
-    text = pick_text(rng, load_sentences(split), options["min_chars"], options["max_chars"])
+    french = options.get("french", 0.0)
+    if french and rng.random() < french:  # no draw without French lines: English-only data stays as it was
+        text = french_line(rng, options["min_chars"], options["max_chars"])
+    else:
+        text = pick_text(rng, load_sentences(split), options["min_chars"], options["max_chars"])
     strokes, fonts = writer_pools(options)
     pool = strokes if rng.random() < options["stroke_fraction"] else fonts
     writer = pool[rng.integers(len(pool))]
@@ -537,11 +631,14 @@ class SynthLines(Dataset):
         self.split, self.cfg = split, cfg
         self.options = parse_options(cfg.options)
         self.size = cfg.size_of(split)
+        french = bool(self.options.get("french"))
         self.key_info = {"version": GENERATOR_VERSION, "split": split, "size": self.size, "seed": cfg.seed,
-                         "height": cfg.height, "options": self.options, "assets": assets_digest(split)}
+                         "height": cfg.height, "options": self.options, "assets": assets_digest(split, french)}
         self.cache_path = cache_root(cfg) / f"{split}-{_stable_int(self.key_info):016x}.npz"
         # what a leaderboard must not merge across: the generator and the assets it draws from
-        self.version = f"{GENERATOR_VERSION}.{assets_digest(split)[:8]}"
+        self.version = f"{GENERATOR_VERSION}.{assets_digest(split, french)[:8]}"
+        # French lines write accented letters: the model needs their classes (else the default, IAM's)
+        self.charset = Charset(IAM_CHARS + FRENCH_LETTERS) if french else None
         self._data: dict[str, Any] | None = None
 
     def __len__(self) -> int:

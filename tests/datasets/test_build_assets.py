@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrbench.data.charset import IAM_CHARS
+from ocrbench.data.charset import FRENCH_LETTERS, IAM_CHARS
 from ocrbench.datasets import _build_assets as ba
 from ocrbench.errors import DataError, UserError
 
@@ -184,6 +184,15 @@ def test_uninstalled_package_names_the_apt_get_command():
         ba.package_version("ocrbench-no-such-package")
 
 
+def _has_wordfreq() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wordfreq") == "3.1.1"
+    except PackageNotFoundError:
+        return False
+
+
 def _installed(package: str) -> bool:
     try:
         ba.package_version(package)
@@ -218,4 +227,39 @@ def test_committed_corpus_is_well_formed(name):
 def test_committed_splits_are_disjoint_and_follow_the_hash():
     for split in ba.SPLIT_PERCENT:
         assert all(ba.split_of(s) == split for s in _lines(ba.text_file(ba.split_corpus(split)))), split
-    assert {p.name for p in (ba.TEXT_DIR / "licenses").iterdir()} == {f"{p}.copyright" for p in ba.LICENSED}
+    assert {p.name for p in (ba.TEXT_DIR / "licenses").iterdir()} == {f"{p}.copyright" for p in ba.LICENSED} | {
+        "wordfreq.license"}
+
+
+# ---- the French word list (PyPI wordfreq) -----------------------------------------------------------------
+def test_french_words_keep_letters_and_elisions_most_frequent_first():
+    freqs = {"de": 0.05, "l": 0.02, "été": 0.001, "aujourd'hui": 0.001, "x": 0.01, "à": 0.01, "2024": 0.01,
+             "naïve": 1e-6, "ñu": 0.001, "week-end": 1e-5, "rare": 1e-10}
+    assert ba.french_word_lines(freqs) == ["de\t50000000", "l'\t20000000", "à\t10000000",
+                                           "aujourd'hui\t1000000", "été\t1000000", "week-end\t10000",
+                                           "naïve\t1000"]
+    assert ba.french_word_lines(freqs, top=2) == ["de\t50000000", "l'\t20000000"]
+
+
+def test_committed_french_words_are_well_formed():
+    assert ba.text_file(ba.FRENCH_WORDS).read_bytes()[4:8] == b"\0\0\0\0"
+    rows = [line.split("\t") for line in _lines(ba.text_file(ba.FRENCH_WORDS))]
+    counts = [int(c) for _, c in rows]
+    assert len(rows) == ba.FRENCH_TOP and counts == sorted(counts, reverse=True) and counts[-1] > 0
+    allowed = set(IAM_CHARS) | set(FRENCH_LETTERS)
+    assert all(set(w) <= allowed and w == w.lower() for w, _ in rows)
+    assert sum(any(c in FRENCH_LETTERS for c in w) for w, _ in rows) > 3000  # accents are common
+
+
+def test_french_build_without_wordfreq_names_the_pip_command(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # import fails as if not installed
+    with pytest.raises(UserError, match="pip install wordfreq==3.1.1"):
+        ba.build_french(tmp_path)
+
+
+@pytest.mark.skipif(not _has_wordfreq(), reason="needs pip install wordfreq==3.1.1 (maintainer step)")
+def test_french_build_reproduces_the_committed_list(tmp_path):
+    ba.build_french(tmp_path)
+    assert ba.text_file(ba.FRENCH_WORDS, tmp_path).read_bytes() == ba.text_file(ba.FRENCH_WORDS).read_bytes()

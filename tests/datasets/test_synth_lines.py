@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ocrbench.config import DataConfig
-from ocrbench.data.charset import IAM_CHARS, Charset
+from ocrbench.data.charset import FRENCH_LETTERS, IAM_CHARS, Charset
 from ocrbench.datasets import create_dataset, list_datasets
 from ocrbench.datasets import synth_lines as sl
 from ocrbench.errors import UserError
@@ -205,3 +205,64 @@ def test_word_jitter_and_scan_render_every_writer():
     for index in range(12):  # stroke and font writers alike
         image, text, _ = sl.render_line("train", index, 0, 32, options)
         assert image.shape[0] == 32 and image.max() > 100 and text
+
+
+# ---- French lines (option french, off by default) ----------------------------------------------------------
+def test_french_off_leaves_the_data_and_the_charset_as_they_were(cfg):
+    plain = sl.SynthLines("val", cfg)
+    explicit = sl.SynthLines("val", replace(cfg, options={"french": 0.0}))
+    assert explicit.cache_path == plain.cache_path and explicit.version == plain.version
+    assert explicit.charset is None and _images(explicit) == _images(plain)
+
+
+def test_french_lines_write_accents_in_the_extended_charset(cfg):
+    ds = sl.SynthLines("train", replace(cfg, train_size=40, options={"french": 1.0, "max_chars": 60}))
+    assert ds.charset.chars == IAM_CHARS + FRENCH_LETTERS
+    texts = [ds[i].text for i in range(len(ds))]
+    assert all(set(t) <= set(ds.charset.chars) and 3 <= len(t) <= 60 for t in texts)
+    assert sum(any(c in FRENCH_LETTERS for c in t) for t in texts) >= len(texts) // 3  # about half in real French
+    assert all(t[0].isupper() and not t.endswith("'") for t in texts)
+    assert ds.version != sl.SynthLines("train", cfg).version  # the word list is part of what it is drawn from
+
+
+def test_french_share_is_the_share_of_french_lines():
+    options = sl.parse_options({"french": 0.5})
+    texts = [sl.render_line("train", i, 0, 32, options)[1] for i in range(30)]
+    english = set(sl.load_sentences("train")[0].split())  # a cheap proxy: Austen's lines never hold an accent
+    assert english and 5 <= sum(any(c in FRENCH_LETTERS for c in t) for t in texts) <= 25
+
+
+def test_french_words_are_drawn_by_frequency():
+    words, cumulative = sl.load_french_words()
+    assert words[:3] == ("de", "la", "le") and np.all(np.diff(cumulative) >= 0) and cumulative[-1] == pytest.approx(1)
+    line = " ".join(sl.french_line(np.random.default_rng(0), 40, 80) for _ in range(20))
+    assert line.count(" de ") >= 5  # the most frequent word is frequent
+
+
+def test_elisions_join_a_word_that_starts_with_a_vowel():
+    lines = [sl.french_line(np.random.default_rng(i), 20, 80) for i in range(200)]
+    joined = [w for line in lines for w in line.split() if "'" in w[:-1]]
+    assert joined and all(w.split("'", 1)[1][:1].lower() in sl.ELISION_NEXT for w in joined if len(w.split("'")[0]) <= 2)
+
+
+@pytest.mark.parametrize("writer", sl.WRITERS, ids=lambda w: w.name)
+def test_every_writer_writes_every_french_letter(writer):
+    """Hershey fonts and Rufscript have no accented glyphs: they compose them, so no writer fails on French."""
+    style = sl.sample_style(np.random.default_rng(0), writer)
+    render = sl.render_strokes if writer.kind == "stroke" else sl.render_font
+    image = np.asarray(render(np.random.default_rng(1), f"a{FRENCH_LETTERS}a", writer, style, 30))
+    assert image.max() > 100 and image.shape[1] > 200
+
+
+@pytest.mark.parametrize("name", [w.name for w in sl.FONT_WRITERS])
+def test_font_glyphs_of_accented_letters_reach_above_their_base(name):
+    for base, accented in (("e", "é"), ("a", "à"), ("E", "É"), ("o", "ô")):
+        (_, _, top_base), (_, _, top_accented) = (sl._glyph(name, 40, ch, 0) for ch in (base, accented))
+        assert top_accented < top_base, (name, accented)
+    (cedilla, _, top_c), (plain, _, top_plain) = (sl._glyph(name, 40, ch, 0) for ch in ("ç", "c"))
+    assert top_c + cedilla.height > top_plain + plain.height  # below the foot
+
+
+def test_bad_french_share_is_a_user_error_naming_it(cfg):
+    with pytest.raises(UserError, match="french"):
+        sl.SynthLines("train", replace(cfg, options={"french": 1.5}))
