@@ -72,7 +72,7 @@ def handle_preview(args) -> dict:
         lines = _captioned(dataset, cfg.name, n) if args.beside else [dataset[i] for i in range(min(n, len(dataset)))]
         for name in args.beside:
             other = DataConfig(name=name, height=cfg.height, train_size=size, val_size=size, test_size=size)
-            lines += _captioned(create_dataset(name, args.split, other), name, n)
+            lines += _captioned(create_dataset(name, _beside_split(name, args.split), other), name, n)
         path = write_contact_sheet(lines, out, n=len(lines))
     return {"path": str(path), "text": f"wrote {path}"}
 
@@ -87,6 +87,12 @@ def _preview_config(args) -> DataConfig:
         raise UserError("name a dataset (ocrbench list datasets) or give --suite NAME")
     pages = dataset_info(args.name).task == "pages"
     return DataConfig(name=args.name, root=args.root, height=args.height or (512 if pages else DataConfig.height))
+
+
+def _beside_split(name: str, split: str) -> str:
+    """``split``, or where a collection has no such split (stanford-memorials: evaluation only), its test split."""
+    splits = dataset_info(name).splits
+    return split if split in splits else "test" if "test" in splits else splits[0]
 
 
 def _captioned(dataset, name: str, n: int) -> list:

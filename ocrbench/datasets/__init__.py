@@ -70,7 +70,7 @@ def create_dataset(name: str, split: str, cfg: DataConfig | None = None):
     if path:
         cfg = replace(cfg, root=path)
     if split not in info.splits:
-        raise UnknownNameError(f"split of {kind}", split, list(info.splits))
+        raise UnknownNameError(f"{kind} split", split, list(info.splits))
     dataset = factory(split, cfg)
     if split == "train" and cfg.train_lines is not None:
         return LineSubset(dataset, cfg.train_lines, cfg.seed)

@@ -684,7 +684,8 @@ class SynthLines(Dataset):
     "synth-lines",
     description="Synthetic handwriting lines (Hershey stroke fonts + handwriting TTFs, public-domain text); "
     "embedded, no download",
-    license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr). Fonts: OFL-1.1, "
+    license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr); with option french, "
+    "also a French word-frequency list (PyPI wordfreq, CC BY-SA 4.0). Fonts: OFL-1.1, "
     "GPL with font exception, Hershey license; see ocrbench/datasets/assets/README.md",
 )
 def synth_lines(split: str, cfg: DataConfig) -> SynthLines:
