@@ -48,13 +48,13 @@ from .leaderboard import (
 )
 from .tracks import (
     EFFICIENCY_NOTE,
+    agreement_text,
     cross_matrix,
     efficiency_tables,
     extra_sets,
     has_variants,
     long_cer,
     rank_agreement,
-    rho_text,
     variant_label,
 )
 
@@ -320,8 +320,7 @@ class _Page:
         agreement = rank_agreement(points)
         if agreement:
             parts += ["<h3 id='agreement'>Rank agreement between the tracks</h3><ul>"]
-            parts += [f"<li>{escape(r['real'])} vs {escape(r['synthetic'])}: {escape(rho_text(r))}</li>"
-                      for r in agreement] + ["</ul>"]
+            parts += [f"<li>{escape(agreement_text(r))}</li>" for r in agreement] + ["</ul>"]
         return parts
 
     def _plots(self, images: dict) -> list[str]:

@@ -11,6 +11,7 @@ from ocrbench.commands import report as report_command
 from ocrbench.errors import UserError
 from ocrbench.report.leaderboard import compare, compare_markdown, leaderboard, markdown, write_report
 from ocrbench.report.tracks import (
+    agreement_text,
     cross_matrix,
     efficiency_tables,
     has_variants,
@@ -126,6 +127,20 @@ def test_rank_agreement_compares_the_headline_rows_of_the_families_in_both_track
     assert (row["real"], row["synthetic"], row["n"]) == (REAL, SYNTH, 2) and row["rho"] == pytest.approx(1.0)
     (row,) = rank_agreement(long_cer(leaderboard(pd.DataFrame(real_track() + synthetic_track()))))
     assert row["n"] == 3 and row["rho"] == pytest.approx(0.5)  # real: crnn < attention < line; synthetic swaps two
+
+
+def test_rank_agreement_ranks_each_synthetic_suite_on_its_own():
+    """Two suites' synthetic test splits are different data: one ranking each, never the best of both merged;
+    a suite with one family (synth-ablation) has no ranking to compare."""
+    pretrain = [{**synthetic(m, cer), "suite": "pretrain", "config_id": f"p-{m}"}
+                for m, cer in {"crnn_small": 0.5, "attention_lm_small": 0.6, "line_cnn_small": 0.7}.items()]
+    ablation = [{**synthetic("crnn_small", 0.01), "suite": "synth-ablation", "config_id": "a"}]
+    rows = rank_agreement(long_cer(leaderboard(pd.DataFrame(real_track() + synthetic_track() + pretrain + ablation))))
+    by_suite = {r["synthetic_suite"]: r for r in rows}
+    assert set(by_suite) == {"quick", "pretrain"} and {r["real_suite"] for r in rows} == {"real"}
+    assert by_suite["quick"]["rho"] == pytest.approx(0.5) and by_suite["pretrain"]["rho"] == pytest.approx(1.0)
+    assert agreement_text(by_suite["pretrain"]).startswith(
+        f"{REAL} (suite real) vs {SYNTH} (suite pretrain): ρ = 1.00 over n = 3 families")
 
 
 def test_one_folder_with_variants_gets_the_efficiency_section_and_a_learning_curve(tmp_path):
