@@ -18,6 +18,8 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .images import mesh_warp
+
 STRETCH = (0.8, 1.25)  # horizontal scale factor range
 CONTRAST = (0.6, 1.0)  # ink intensity scale range
 
@@ -68,13 +70,7 @@ def _elastic(line: Image.Image, rng: np.random.Generator, amount: float) -> Imag
     xs = np.arange(0, w + step, step, dtype=np.float64)
     ys = np.array([0.0, h / 2, h])
     src = np.stack(np.meshgrid(xs, ys), axis=-1) + rng.uniform(-amount, amount, (len(ys), len(xs), 2))
-    quads = np.concatenate([src[:-1, :-1], src[1:, :-1], src[1:, 1:], src[:-1, 1:]], axis=-1)
-    mesh = []
-    for r in range(len(ys) - 1):
-        for c in range(len(xs) - 1):
-            box = (int(xs[c]), int(ys[r]), int(xs[c + 1]), int(math.ceil(ys[r + 1])))
-            mesh.append((box, tuple(quads[r, c].tolist())))
-    return line.transform((w, h), Image.MESH, mesh, Image.BILINEAR)
+    return mesh_warp(line, (w, h), xs, ys, src)
 
 
 def _strokes(line: Image.Image, rng: np.random.Generator) -> Image.Image:

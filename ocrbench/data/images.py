@@ -50,3 +50,13 @@ def to_ink_bright(gray: np.ndarray, ink: str = "auto") -> np.ndarray:
     if ink == "bright":
         return np.ascontiguousarray(gray, dtype=np.uint8)
     return scan_to_ink(gray)
+
+
+def mesh_warp(image: Image.Image, size: tuple[int, int], xs: np.ndarray, ys: np.ndarray, src: np.ndarray) -> Image.Image:
+    """Resample ``image`` onto a ``size`` canvas through a node grid: output node (xs[c], ys[r]) reads the input
+    at ``src[r, c]`` (x, y), bilinear inside each cell. One Pillow MESH transform: one call for the whole line,
+    where a per-pixel remap would cost a displacement field the size of the image."""
+    quads = np.concatenate([src[:-1, :-1], src[1:, :-1], src[1:, 1:], src[:-1, 1:]], axis=-1)  # NW SW SE NE
+    mesh = [((int(xs[c]), int(ys[r]), int(xs[c + 1]), int(np.ceil(ys[r + 1]))), tuple(quads[r, c].tolist()))
+            for r in range(len(ys) - 1) for c in range(len(xs) - 1)]
+    return image.transform(size, Image.MESH, mesh, Image.BILINEAR)

@@ -61,6 +61,7 @@ from torch.utils.data import Dataset
 from ..config import DataConfig
 from ..data.cache import cache_home, generate_split, load_or_generate, pool_size
 from ..data.charset import FRENCH_LETTERS, IAM_CHARS, Charset
+from ..data.images import mesh_warp
 from ..data.registry import register_dataset, resolve_options
 from ..data.samples import LineSample
 from ..errors import UserError
@@ -504,11 +505,7 @@ def warp(image: Image.Image, style: Style, field: SmoothField, cell_width: int, 
     gy = np.arange(0, out_h + cell[1], cell[1])
     nodes = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2).astype(np.float64)
     src = ((nodes + origin) @ np.linalg.inv(forward).T + field(nodes)).reshape(len(gy), len(gx), 2)
-    quads = np.concatenate([src[:-1, :-1], src[1:, :-1], src[1:, 1:], src[:-1, 1:]], axis=-1)  # NW SW SE NE
-    boxes = np.stack(np.meshgrid(gx[:-1], gy[:-1]), axis=-1)
-    boxes = np.concatenate([boxes, boxes + cell], axis=-1)
-    mesh = list(zip(map(tuple, boxes.reshape(-1, 4).tolist()), map(tuple, quads.reshape(-1, 8).tolist())))
-    return image.transform((out_w, out_h), Image.MESH, mesh, Image.BILINEAR)
+    return mesh_warp(image, (out_w, out_h), gx, gy, src)
 
 
 # ---- one sample -------------------------------------------------------------------------------------------
