@@ -140,9 +140,18 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values("cer").copy()
         part["rank"] = tie_aware_ranks(part["cer"], part["cer_ci"], _doc_intervals(part))
         part["tied"] = part["rank"].map(part["rank"].value_counts()) > 1
-        part["variant"] = option_variants(part)
         parts.append(part.sort_values(["rank", "cer"], kind="stable"))
-    return pd.concat(parts).reset_index(drop=True)
+    return _with_variants(pd.concat(parts).reset_index(drop=True))
+
+
+def _with_variants(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``variant`` column: what sets each row apart among all rows of its suite on its dataset, across its
+    tables too (a generator option that changes the data also changes the data version, and so the table: a
+    table of one row must still say which data it is)."""
+    table["variant"] = ""
+    for _, index in table.groupby([c for c in ("suite", "dataset") if c in table], sort=False).groups.items():
+        table.loc[index, "variant"] = option_variants(table.loc[index])
+    return table
 
 
 def _doc_intervals(part: pd.DataFrame) -> list | None:

@@ -227,3 +227,14 @@ def test_an_ablation_folder_gets_a_variants_plot_and_a_plain_one_does_not(tmp_pa
     assert written["variants"].endswith("variants.png") and (tmp_path / "ablation" / "variants.png").stat().st_size
     plain = write_report(write_runs(tmp_path / "plain", synthetic_track()))
     assert "variants" not in plain and not (tmp_path / "plain" / "variants.png").exists()
+
+
+def test_a_row_alone_in_its_table_still_names_its_data():
+    """French lines change the data version, so that row gets a table of its own: its label still says what sets
+    it apart from the suite's other rows, not just the model name."""
+    rows = [ablation_row({"max_chars": 80}, 0.20), ablation_row({}, 0.30),
+            ablation_row({"max_chars": 80, "french": 0.5}, 0.25, data_version="3.other")]
+    table = leaderboard(pd.DataFrame(rows))
+    alone = table[table["config_id"] == "a-{'max_chars': 80, 'french': 0.5}-mild"].iloc[0]
+    assert variant_label(alone) == "resnet_ctc_small · french=0.5, max_chars=80"
+    assert set(table["variant"]) == {"max_chars=80", "data defaults", "french=0.5, max_chars=80"}
