@@ -66,7 +66,8 @@ class TrainConfig:
 
     steps: int = 3000  # the budget: optimizer steps of batch_size lines, the same on every machine
     # a safety limit only: a run still training after max_minutes stops, is recorded as truncated and never
-    # ranked (accuracy must not depend on the machine's speed or load)
+    # ranked (accuracy must not depend on the machine's speed or load); rerun with a higher limit and it
+    # finishes from its checkpoint
     max_minutes: float | None = None
     batch_size: int = 16
     lr: float = 1e-3  # peak of the one-cycle schedule

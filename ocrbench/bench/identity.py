@@ -116,10 +116,17 @@ def row_key(record: dict) -> tuple[str, str, str]:
     return record.get("decoder", ""), record.get("decoder_hash", ""), record.get("dataset", "")
 
 
-def recorded_rows(results_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
-    """config_hash -> the (decoder, decoder settings, dataset) rows recorded as ``ok`` in ``results_dir``."""
+def recorded_rows(results_dir: Path, max_minutes: float | None = None) -> dict[str, set[tuple[str, str, str]]]:
+    """config_hash -> the (decoder, decoder settings, dataset) rows recorded as ``ok`` in ``results_dir``; a row
+    the safety limit truncated is owed again when ``max_minutes`` now allows more than it trained (or is off)."""
     done: dict[str, set] = {}
     for r in read_records(Path(results_dir) / RUNS_FILE):
-        if r.get("status") == "ok" and "config_hash" in r:
+        if r.get("status") == "ok" and "config_hash" in r and not _may_continue(r, max_minutes):
             done.setdefault(r["config_hash"], set()).add(row_key(r))
     return done
+
+
+def _may_continue(record: dict, max_minutes: float | None) -> bool:
+    if not record.get("truncated"):
+        return False
+    return not max_minutes or float(record.get("train_seconds") or 0) < max_minutes * 60

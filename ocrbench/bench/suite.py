@@ -529,7 +529,7 @@ def plan_suite(cfg: SuiteConfig, resume: bool = True) -> list[Job]:
         raise UserError(f"suite {cfg.name!r} lists no models")
     for entry in cfg.models:  # fail fast on a typo before hours of training
         model_task(entry.name)
-    done = recorded_rows(cfg.results_path) if resume else {}
+    done = recorded_rows(cfg.results_path, cfg.train.max_minutes) if resume else {}
     jobs = []
     for seed in cfg.seed_list:
         for entry in cfg.models:

@@ -217,8 +217,9 @@ def train(model, train_set: Dataset, cfg: TrainConfig, out_dir: str | Path, conf
     from the same checkpoint. BatchNorm statistics are per rank (rank 0's are saved).
     """
     run = _setup(model, cfg, Path(out_dir), config_hash, resume, progress, validate, callbacks)
-    if run.state.finished:
+    if run.state.finished and not raised_limit(run.state, cfg):
         return _result(run.state, cfg, run.start_step)
+    run.state.finished = run.state.truncated = False  # a truncated run whose limit was raised continues
     _start(run, train_set)
     _loop(run)
     return _finish(run)
@@ -377,6 +378,13 @@ def _finish(run: _Run) -> TrainResult:
     for cb in run.callbacks:
         cb.on_train_end(run.model, state)
     return _result(state, run.cfg, run.start_step)
+
+
+def raised_limit(state: TrainState, cfg: TrainConfig) -> bool:
+    """Whether a run the max_minutes safety limit stopped may go on: the limit is now higher than the time it
+    trained (or gone), so rerunning with a raised limit finishes it from its checkpoint."""
+    return state.truncated and state.step < state.total_steps and (not cfg.max_minutes
+                                                                   or state.elapsed < cfg.max_minutes * 60)
 
 
 def _dropout_seed(seed: int, rank: int) -> int:

@@ -66,7 +66,18 @@ def recognition_rows(runs: pd.DataFrame) -> pd.DataFrame:
     ok[GROUP] = ok[GROUP].fillna("").astype(str)
     ok["train_dataset"] = ok["train_dataset"].fillna(ok["dataset"])
     ok["truncated"] = ok["truncated"].fillna(False).astype(bool)
-    return ok
+    return _without_superseded(ok)
+
+
+def _without_superseded(ok: pd.DataFrame) -> pd.DataFrame:
+    """Drop truncated records of a run that was continued later and recorded whole (a raised max_minutes)."""
+    key = [c for c in ("config_hash", "seed", "dataset", "decoder", "decoder_hash") if c in ok]
+    if "config_hash" not in key or not ok["truncated"].any():
+        return ok
+    whole = set(ok.loc[~ok["truncated"], key].astype(str).itertuples(index=False, name=None))
+    finished = pd.Series([k in whole for k in ok[key].astype(str).itertuples(index=False, name=None)], index=ok.index)
+    superseded = ok["truncated"] & finished
+    return ok[~superseded]
 
 
 NO_DOC_INTERVAL = {"cer_doc_lo": float("nan"), "cer_doc_hi": float("nan")}

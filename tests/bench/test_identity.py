@@ -6,6 +6,7 @@ from ocrbench.bench.identity import (
     config_id,
     data_identity,
     expected_rows,
+    recorded_rows,
     row_key,
     run_hash,
     train_identity,
@@ -22,6 +23,18 @@ def test_the_safety_limit_is_not_part_of_the_configuration():
     other = replace(cfg, train=replace(cfg.train, max_minutes=60.0))
     assert run_hash(entry, cfg) == run_hash(entry, other) and config_id(entry, cfg) == config_id(entry, other)
     assert run_hash(entry, cfg) != run_hash(entry, replace(cfg, train=replace(cfg.train, steps=7)))
+
+
+def test_a_truncated_row_is_owed_again_only_when_the_limit_now_allows_more(tmp_path):
+    import json
+
+    row = {"model": "m", "split": "test", "status": "ok", "decoder": "greedy", "dataset": "d"}
+    rows = [{**row, "config_hash": "h", "truncated": True, "train_seconds": 2400.0},
+            {**row, "config_hash": "g", "train_seconds": 10.0}]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert set(recorded_rows(tmp_path, max_minutes=40.0)) == {"h", "g"}  # the same limit: nothing more to do
+    assert set(recorded_rows(tmp_path, max_minutes=60.0)) == {"g"}  # raised: the run goes on from its checkpoint
+    assert set(recorded_rows(tmp_path, max_minutes=None)) == {"g"}
 
 
 def test_a_new_model_version_is_a_new_identity(monkeypatch):

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,26 @@ def test_time_limit_truncates_and_marks_the_run(rendered_lines, tmp_path, monkey
     result = train(make_model(), rendered_lines, cfg, tmp_path, progress=False)
     assert result.truncated and result.steps == 3  # a safety limit, not a budget: the run is marked
     assert result.seconds == 6.0
+
+
+def test_a_truncated_run_finishes_when_the_limit_is_raised(rendered_lines, tmp_path, monkeypatch):
+    """Rerun with the same limit: nothing more (the record stays truncated); with a raised limit: the run goes on
+    from its checkpoint to the budget, and ends with the weights of a run never stopped."""
+    clock = iter(range(10**6))
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(clock)))
+    cfg = tiny_cfg(steps=8, max_minutes=0.1)
+    stopped = train(make_model(), rendered_lines, cfg, tmp_path / "b", config_hash="h", progress=False)
+    assert stopped.truncated and stopped.steps == 3
+    again = train(make_model(), rendered_lines, cfg, tmp_path / "b", config_hash="h", resume=True, progress=False)
+    assert again.truncated and again.steps == 3
+    resumed = make_model(seed=123)
+    done = train(resumed, rendered_lines, replace(cfg, max_minutes=60.0), tmp_path / "b", config_hash="h",
+                 resume=True, progress=False)
+    assert not done.truncated and done.steps == 8 and done.resumed_from == 3
+    reference = make_model()
+    train(reference, rendered_lines, replace(cfg, max_minutes=None), tmp_path / "a", progress=False)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
 
 
 def test_a_finished_run_is_not_truncated(rendered_lines, tmp_path):

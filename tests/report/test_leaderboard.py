@@ -3,7 +3,7 @@ import pytest
 
 from ocrbench.errors import UserError
 from ocrbench.records import append_record
-from ocrbench.report.leaderboard import compare, leaderboard, write_report
+from ocrbench.report.leaderboard import compare, leaderboard, truncated_runs, write_report
 from ocrbench.report.stats import ci_halfwidth, tie_aware_ranks
 
 
@@ -41,6 +41,13 @@ def test_other_devices_configs_and_truncated_runs_are_never_merged():
                          record("a", 0.3, seed=2, config_id="id-a-lr2"), record("a", 0.9, seed=3, truncated=True)])
     table = leaderboard(runs)
     assert sorted(table["cer"]) == [0.2, 0.3, 0.4] and set(table["n"]) == {1}
+
+
+def test_a_truncated_run_finished_later_is_ranked_once_as_finished():
+    runs = pd.DataFrame([record("a", 0.9, truncated=True, train_seconds=2400.0), record("a", 0.3, train_seconds=3000.0),
+                         record("b", 0.8, truncated=True)])
+    assert list(leaderboard(runs)["cer"]) == [0.3]  # b stays out: truncated and never finished
+    assert list(truncated_runs(runs)["model"]) == ["b"]
 
 
 def test_evaluation_sets_become_columns_of_the_trained_configuration():
