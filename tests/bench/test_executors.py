@@ -101,8 +101,9 @@ def test_a_killed_worker_is_a_failed_row_and_a_rerun_resumes_it(local_ray, tmp_p
     assert 0 < rerun[2].records[0]["resumed_from_step"] < 150  # continued from the killed job's checkpoint
 
 
-def kill_when_checkpointed(job: Job, killed: list, timeout: float = 60.0) -> None:
-    """SIGKILL the Ray worker running ``job`` once its first checkpoint is on disk (mid-training)."""
+def kill_when_checkpointed(job: Job, killed: list, timeout: float = 300.0) -> None:
+    """SIGKILL the Ray worker running ``job`` once its first checkpoint is on disk (mid-training). The timeout is
+    generous: on 2 cores shared with training jobs, Ray's start and the data took more than a minute."""
     checkpoint, title = run_dir(job.entry, job.cfg) / "checkpoint.pt", f"ray::{task_name(job)}".encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not killed:

@@ -134,7 +134,12 @@ def test_dtypes_fail_when_an_rnn_runs_in_fp16_under_bf16(monkeypatch):
     _cuda_like_autocast(monkeypatch)
     assert st.check_dtypes("crnn_tiny", CPU).status == PASS  # the BiLSTM runs outside autocast
     monkeypatch.setattr(blocks, "autocast_off", lambda x: contextlib.nullcontext())  # LSTMs under autocast
-    result = st.check_dtypes("crnn_tiny", CPU)
+    try:
+        result = st.check_dtypes("crnn_tiny", CPU)
+    except RuntimeError as e:  # measured on an AVX2 EPYC: oneDNN has no fp16 LSTM without AVX-512
+        if "primitive descriptor" not in str(e):
+            raise
+        pytest.skip("this CPU's oneDNN cannot run an LSTM in fp16 (no AVX-512): the wrong cast cannot be run")
     assert result.status == FAIL and "bf16 rnn -> float16" in result.detail
     assert "float16" in result.measured["bf16"]["rnn"] and result.measured["fp32"]["rnn"] == ["float32"]
 
