@@ -109,7 +109,7 @@ def _aggregate(group: pd.DataFrame) -> pd.Series:
            "wer": group["wer"].mean() if "wer" in group else float("nan"),
            "seeds": ",".join(str(int(s)) for s in sorted(group["seed"])) if "seed" in group else "",
            "cer_min": group["cer"].min(), "cer_max": group["cer"].max()}
-    for c in ("params", "steps", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
+    for c in ("params", "steps", "steps_budget", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
               "threads", "train_lines", "train_lines_budget", "init_from", "charset", "data_options", "augmentation"):
         if c in group:
             row[c] = first[c]

@@ -126,6 +126,8 @@ def plot_learning_curves(points: pd.DataFrame, path: Path) -> Path:
     and start (solid: from scratch, dashed: fine-tuned), one panel per evaluation set, the training collection's
     own test split first. ``points``: :func:`ocrbench.report.tracks.long_cer`."""
     greedy = points[(points["decoder"] == "greedy") & points["lines"].notna()]
+    if "schedule" in greedy:  # a curve joins the same step budget at each size: longer schedules are table rows
+        greedy = greedy[greedy["schedule"] == ""]
     sets = list(pd.concat([greedy[greedy["in_domain"]], greedy])["dataset"].unique()) or ["no greedy rows"]
     colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(greedy["model"].unique()))}
     styles = _start_styles(greedy["start"].unique())

@@ -110,10 +110,12 @@ KEEP = ["results", "suite", "model", "decoder", "config_id", "device_name", "tra
 
 def long_cer(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (leaderboard row, evaluation set): ``dataset``, ``cer``, ``cer_ci``, ``in_domain`` (the training
-    collection's own test split), the variant's ``label``, ``start`` and ``budget``, and ``lines`` (lines trained
-    on: the record's ``train_lines``, else the budget; NaN when neither is known)."""
+    collection's own test split), the variant's ``label``, ``start``, ``budget`` and ``schedule`` (see
+    :func:`schedule_labels`), and ``lines`` (lines trained on: the record's ``train_lines``, else the budget; NaN
+    when neither is known)."""
     if table.empty:
-        return pd.DataFrame(columns=KEEP + ["dataset", "cer", "cer_ci", "in_domain", "label", "start", "budget"])
+        return pd.DataFrame(columns=KEEP + ["dataset", "cer", "cer_ci", "in_domain", "label", "start", "budget",
+                                            "schedule"])
     base = table[[c for c in KEEP if c in table]].assign(
         label=[variant_label(r) for _, r in table.iterrows()],
         start=table["init_from"].map(start_label) if "init_from" in table else "scratch",
@@ -121,11 +123,28 @@ def long_cer(table: pd.DataFrame) -> pd.DataFrame:
     lines = table["train_lines"] if "train_lines" in table else pd.Series(float("nan"), index=table.index)
     budget = table["train_lines_budget"] if "train_lines_budget" in table else lines
     base["lines"] = pd.to_numeric(lines, errors="coerce").fillna(pd.to_numeric(budget, errors="coerce"))
+    base["schedule"] = schedule_labels(table)
+    base["label"] = base["label"] + base["schedule"]
     frames = [base.assign(dataset=table["dataset"], cer=table["cer"], cer_ci=table["cer_ci"], in_domain=True)]
     frames += [base.assign(dataset=name, cer=table[f"cer@{name}"], cer_ci=table[f"cer_ci@{name}"], in_domain=False)
                for name in extra_sets(table)]
     out = pd.concat(frames, ignore_index=True)
     return out[out["cer"].notna()].reset_index(drop=True)
+
+
+def schedule_labels(table: pd.DataFrame) -> pd.Series:
+    """`` · 3000 steps`` for a row whose step budget differs from that of most rows trained on its real collection
+    (a longer schedule is a row of its own, never a point on the same-budget curves), else ``""``. Synthetic
+    suites each generate their own data and budget: no label."""
+    steps = pd.Series(math.nan, index=table.index)
+    for column in ("steps_budget", "steps"):  # a truncated run's steps fall short of its budget
+        if column in table:
+            steps = steps.fillna(pd.to_numeric(table[column], errors="coerce"))
+    collection = table["train_dataset"] if "train_dataset" in table else pd.Series("", index=table.index)
+    steps = steps.where(~collection.map(is_synthetic).astype(bool))
+    usual = steps.groupby(collection).transform(lambda s: s.mode().iloc[0] if s.notna().any() else math.nan)
+    return pd.Series([f" · {int(s)} steps" if pd.notna(s) and pd.notna(u) and s != u else ""
+                      for s, u in zip(steps, usual)], index=table.index)
 
 
 # ---------------------------------------------------------------------------------------------- data efficiency
@@ -152,7 +171,7 @@ def efficiency_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _row_keys(rows: pd.DataFrame) -> pd.Series:
     """``family · start``; two configurations that would share a cell (another device, recipe or results folder)
     keep rows of their own, named by config, device and folder: rows are chosen, never averaged."""
-    keys = rows["model"] + " · " + rows["start"]
+    keys = rows["model"] + " · " + rows["start"] + (rows["schedule"] if "schedule" in rows else "")
     clash = rows.assign(key=keys).duplicated(["key", "budget"], keep=False)
     where = [f" [{r['config_id']} on {r['device_name']}{', ' + str(r['results']) if 'results' in r else ''}]"
              for _, r in rows.iterrows()]

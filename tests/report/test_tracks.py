@@ -113,6 +113,17 @@ def test_a_clash_in_one_cell_keeps_both_rows_apart():
     assert len(table) == 2 and all("[a-None- on " in key for key in table.index)
 
 
+def test_a_longer_schedule_is_a_row_of_its_own_and_no_point_of_the_curves():
+    longer = real("crnn_small", 0.05, init="suite:quick", steps_budget=3000) | {"config_id": "longer"}
+    rows = [dict(r, steps_budget=1000) for r in real_track()] + [longer, synthetic("crnn_small", 0.02)]
+    points = long_cer(leaderboard(pd.DataFrame(rows)))
+    assert set(points.loc[points["schedule"] != "", "label"]) == {"crnn_small · from quick · 3000 steps"}
+    table = efficiency_tables(points)[REAL]
+    assert table.loc["crnn_small · from quick · 3000 steps", "all"] == "0.050"
+    assert table.loc["crnn_small · from quick", "all"] == "0.070"  # the 1,000-step row, not merged
+    assert not points.loc[points["train_dataset"] == SYNTH, "schedule"].any()  # synthetic: no label
+
+
 def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
     runs = pd.DataFrame(real_track() + synthetic_track())
     matrix = cross_matrix(long_cer(leaderboard(runs)))
