@@ -15,7 +15,7 @@ from ..config import SuiteConfig
 from ..records import atomic_write_text, read_records
 from ..report.html import SITE_DIR, Comparison, site_dir, write_site
 from ..report.leaderboard import compare_folders, compare_markdown, folder_report, write_folder_report
-from .common import add_json, add_overrides, suite_from_args
+from .common import add_executor_options, add_json, add_overrides, executor_from_args, suite_from_args
 
 # Absolute CER by which a model may exceed its reference before the gate fails. The ci suite is deterministic
 # on one machine (same config and seed: same CER to the last digit), but another CPU (other SIMD kernels)
@@ -43,6 +43,7 @@ def register(sub) -> None:
     p.add_argument("--html", default=None, metavar="FOLDER",
                    help=f"where the web page of this run and its gate goes (default: <results>/{SITE_DIR})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_executor_options(p)  # CI trains its jobs two at a time on 2 cores (--executor ray), as the reference did
     add_overrides(p)
     add_json(p)
     p.set_defaults(handler=handle)
@@ -51,11 +52,13 @@ def register(sub) -> None:
 def handle(args) -> dict:
     cfg = suite_from_args(args.config, args.overrides, {"results_dir": args.results, "reference_dir": args.reference})
     html = site_dir(args.html or cfg.results_path / SITE_DIR)  # a file in the way fails before training
+    executor = executor_from_args(args)  # so does a missing Ray, before the last run's results are removed
     if cfg.results_path.exists():  # a regression gate measures this code: never reuse an earlier run
         shutil.rmtree(cfg.results_path)
     cfg = with_safety_limits(cfg, read_records(cfg.reference_path / "runs.jsonl"))
     t0 = time.perf_counter()
-    outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=partial(print, flush=True))
+    outcomes = run_suite(cfg, resume=False, progress=not args.quiet, log=partial(print, flush=True),
+                         executor=executor)
     minutes = (time.perf_counter() - t0) / 60
     run = folder_report(cfg.results_path)
     written = write_folder_report(run)

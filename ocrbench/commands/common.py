@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from ..bench.executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
 from ..config import DataConfig, SuiteConfig, TrainConfig, load_suite, parse_override, resolve_config  # noqa: F401 (commands use it)
 from ..errors import UserError
 from ..harness.checkpoint import checkpoint_file
@@ -27,6 +28,28 @@ def suite_from_args(config: str | None, overrides: list[str], extra: dict | None
         load_suite(path, pairs)  # every --set value is checked, even one a dedicated option then replaces
     pairs.update({k: v for k, v in (extra or {}).items() if v is not None})
     return load_suite(path, pairs)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where a suite's jobs run (`run`, `ci`): here one after the other, or in parallel as Ray tasks."""
+    ray = p.add_argument_group(f"running jobs in parallel (--executor ray; {INSTALL_RAY})")
+    ray.add_argument("--executor", choices=EXECUTORS, default="sequential",
+                     help="sequential (default): one job after the other in this process; ray: every (model, "
+                          "seed) job a Ray task with a GPU (or --cpus-per-job CPUs) of its own, queued when "
+                          "there are more jobs than devices")
+    ray.add_argument("--address", help="Ray cluster to run on (`ray start --head` prints it; auto: the one on "
+                                       "this machine); default: a local Ray instance for this run. On a cluster, "
+                                       "runs_dir must be a shared filesystem at the same path on every node")
+    ray.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    ray.add_argument("--cpus-per-job", type=int, help=f"CPUs (and torch threads) each job reserves (default: {CPUS_PER_JOB})")
+    ray.add_argument("--max-retries", type=int,
+                     help=f"times Ray reruns a job whose worker died (default: {MAX_RETRIES}: a failed row; "
+                          "rerunning the suite resumes the job from its checkpoint)")
+
+
+def executor_from_args(args):
+    return make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
+                         cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
 
 
 # ---- evaluating a checkpoint (`eval`, `errors`) ------------------------------------------------------------

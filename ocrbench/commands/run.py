@@ -7,13 +7,12 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..bench.executors import CPUS_PER_JOB, EXECUTORS, INSTALL_RAY, MAX_RETRIES, make_executor
 from ..bench.suite import only_models, results_lock, run_suite
 from ..errors import UserError
 from ..harness import distributed
 from ..records import RUNS_FILE, atomic_write_text
 from ..report.leaderboard import compare_folders, compare_markdown, write_report
-from .common import add_json, add_overrides, suite_from_args
+from .common import add_executor_options, add_json, add_overrides, executor_from_args, suite_from_args
 
 
 def register(sub) -> None:
@@ -26,19 +25,7 @@ def register(sub) -> None:
                    help="run only these models of the suite (each of their entries; the rest stay as recorded)")
     p.add_argument("--no-resume", action="store_true", help="rerun models already recorded")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    ray = p.add_argument_group(f"running jobs in parallel (--executor ray; {INSTALL_RAY})")
-    ray.add_argument("--executor", choices=EXECUTORS, default="sequential",
-                     help="sequential (default): one job after the other in this process; ray: every (model, "
-                          "seed) job a Ray task with a GPU (or --cpus-per-job CPUs) of its own, queued when "
-                          "there are more jobs than devices")
-    ray.add_argument("--address", help="Ray cluster to run on (`ray start --head` prints it; auto: the one on "
-                                       "this machine); default: a local Ray instance for this run. On a cluster, "
-                                       "runs_dir must be a shared filesystem at the same path on every node")
-    ray.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    ray.add_argument("--cpus-per-job", type=int, help=f"CPUs (and torch threads) each job reserves (default: {CPUS_PER_JOB})")
-    ray.add_argument("--max-retries", type=int,
-                     help=f"times Ray reruns a job whose worker died (default: {MAX_RETRIES}: a failed row; "
-                          "rerunning the suite resumes the job from its checkpoint)")
+    add_executor_options(p)
     add_overrides(p)
     add_json(p)
     p.set_defaults(handler=handle)
@@ -50,8 +37,7 @@ def handle(args) -> dict:
                         "jobs in parallel with `ocrbench run --executor ray`")
     cfg = only_models(suite_from_args(args.config, args.overrides, {"seeds": args.seeds, "results_dir": args.results}),
                       args.models)
-    executor = make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
-                             cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
+    executor = executor_from_args(args)
     t0 = time.perf_counter()
     log = (lambda *_: None) if args.json else partial(print, flush=True)  # a log file sees each model at once
     with results_lock(cfg.results_path):  # a second run on the folder is refused, not a second copy of every row

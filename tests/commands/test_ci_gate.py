@@ -1,6 +1,8 @@
 """`ocrbench ci`: the model-regression gate fails, naming the model and its delta, when a model is worse than
 its reference, and passes when it is not."""
 
+import sys
+
 import pytest
 
 from ocrbench.bench.identity import config_id, run_hash
@@ -56,6 +58,16 @@ def test_an_html_folder_that_is_a_file_fails_before_training(tmp_path, suite, ca
     assert main(["ci", "--config", str(suite), "--results", str(tmp_path / "new"), "--html", str(tmp_path / "page"),
                  "--quiet"]) == 2
     assert "a file is in the way" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_the_ray_executor_without_ray_is_one_line_and_keeps_the_last_run(tmp_path, suite, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "runs.jsonl").write_text("{}\n")
+    assert main(["ci", "--config", str(suite), "--results", str(tmp_path / "new"), "--executor", "ray",
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err == "ocrbench: error: --executor ray needs Ray: pip install 'ocrbench[distributed]'\n"
+    assert (tmp_path / "new" / "runs.jsonl").read_text() == "{}\n"  # refused before the last run was removed
 
 
 def test_a_model_as_good_as_its_reference_passes(tmp_path, suite, capsys):
