@@ -32,6 +32,7 @@ from .tracks import (
     matrix_markdown,
     option_variants,
     variant_label,
+    with_schedule,
 )
 
 # a leaderboard row: everything that must be equal for runs to be seeds of one configuration
@@ -546,7 +547,7 @@ def write_combined_reports(reports: list[FolderReport], out: str | Path | None =
     """:func:`write_combined_report` of folders already read."""
     out = Path(out) if out else reports[0].folder
     out.mkdir(parents=True, exist_ok=True)
-    table = pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True)
+    table = with_schedule(pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True))
     written = _write_leaderboard(out, table, combined_markdown(reports))
     real = table[~synthetic_rows(table)]
     return {**written, **_write_plots(out, real if not real.empty else table, plot, curves=real)}

@@ -60,12 +60,13 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("CER, synthetic test split" if synthetic else f"CER, {table.iloc[0]['dataset']} test split")
         ax.set_ylabel(f"CER, {name} ({'real handwriting' if synthetic else 'out of domain'})")
     for ax in axes[0]:
-        _labels_inside(ax)
+        _labels_inside(ax)  # before the layout, which makes room for labels that stick out
     first = table.iloc[0]
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
                  f"(mean of n seeds, 95% interval)", fontsize=10)
     fig.tight_layout()
     for ax in axes[0]:
+        _labels_inside(ax)  # again in the final layout
         _separate_labels(ax)
     return _save(fig, path)
 
@@ -100,19 +101,24 @@ def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: s
         if pd.isna(row.get(x)) or pd.isna(row.get(y)):
             continue
         ax.errorbar(row[x], row[y], xerr=_err(row, xerr), yerr=_err(row, yerr), fmt="o", ms=5, capsize=3)
-        ax.annotate(f"{variant_label(row)} ({row['decoder']})", (row[x], row[y]), fontsize=7, xytext=(4, 4),
+        model, _, variant = variant_label(row).partition(" · ")  # the variant on a line of its own: narrower
+        ax.annotate(f"{model} ({row['decoder']})" + (f"\n{variant}" if variant else ""), (row[x], row[y]),
+                    fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
     ax.grid(alpha=0.3)
 
 
 def _labels_inside(ax) -> None:
-    """Point labels in the right 55% of a panel go to the left of their point, so that none runs past the
-    panel's edge (or off the figure, in the last panel). Call once the axis limits are final."""
+    """Point labels in the right 55% of a panel, and any that would run past its right edge (into the next
+    panel, or off the figure) where there is more room on the left, go to the left of their point."""
     ax.get_xlim(), ax.get_ylim()  # autoscaling is lazy: settle the limits before using the transforms
-    to_axes = ax.transAxes.inverted()
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
     for label in ax.texts:
-        x_fraction = to_axes.transform(ax.transData.transform(label.xy))[0]
-        if x_fraction > 0.45:
+        width = label.get_window_extent(renderer).width
+        x = ax.transData.transform(label.xy)[0]
+        overflows = x + width > frame.x1 and x - frame.x0 > frame.x1 - x
+        if (x - frame.x0) > 0.45 * frame.width or overflows:
             label.set_horizontalalignment("right")
             label.xyann = (-4, 4)
 

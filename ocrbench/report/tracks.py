@@ -53,8 +53,10 @@ def variant_label(row) -> str:
         parts.append(f"{int(row['train_lines_budget'])} lines")
     start = start_label(row.get("init_from"))
     variant = row.get("variant")
-    return " · ".join(parts + ([start] if start != "scratch" else []) + ([variant] if _present(variant) and variant
-                                                                           else []))
+    label = " · ".join(parts + ([start] if start != "scratch" else []) + ([variant] if _present(variant) and variant
+                                                                            else []))
+    schedule = row.get("schedule")  # set by with_schedule: " · 3000 steps" or ""
+    return label + (schedule if isinstance(schedule, str) else "")
 
 
 def option_variants(table: pd.DataFrame) -> list[str]:
@@ -116,20 +118,25 @@ def long_cer(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(columns=KEEP + ["dataset", "cer", "cer_ci", "in_domain", "label", "start", "budget",
                                             "schedule"])
-    base = table[[c for c in KEEP if c in table]].assign(
+    table = with_schedule(table)
+    base = table[[c for c in KEEP + ["schedule"] if c in table]].assign(
         label=[variant_label(r) for _, r in table.iterrows()],
         start=table["init_from"].map(start_label) if "init_from" in table else "scratch",
         budget=table["train_lines_budget"].map(budget_label) if "train_lines_budget" in table else ALL_LINES)
     lines = table["train_lines"] if "train_lines" in table else pd.Series(float("nan"), index=table.index)
     budget = table["train_lines_budget"] if "train_lines_budget" in table else lines
     base["lines"] = pd.to_numeric(lines, errors="coerce").fillna(pd.to_numeric(budget, errors="coerce"))
-    base["schedule"] = schedule_labels(table)
-    base["label"] = base["label"] + base["schedule"]
     frames = [base.assign(dataset=table["dataset"], cer=table["cer"], cer_ci=table["cer_ci"], in_domain=True)]
     frames += [base.assign(dataset=name, cer=table[f"cer@{name}"], cer_ci=table[f"cer_ci@{name}"], in_domain=False)
                for name in extra_sets(table)]
     out = pd.concat(frames, ignore_index=True)
     return out[out["cer"].notna()].reset_index(drop=True)
+
+
+def with_schedule(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``schedule`` column (:func:`schedule_labels`), computed over all of its rows unless it
+    has one: a joined table must compare each row with every folder's rows on its collection."""
+    return table if "schedule" in table else table.assign(schedule=schedule_labels(table))
 
 
 def schedule_labels(table: pd.DataFrame) -> pd.Series:
