@@ -26,7 +26,7 @@ from .tracks import (
     agreement_markdown,
     efficiency_markdown,
     extra_sets,
-    has_variants,
+    has_learning_curve,
     is_synthetic,
     long_cer,
     matrix_markdown,
@@ -491,12 +491,12 @@ def _write_leaderboard(out: Path, table: pd.DataFrame, text: str) -> dict:
 
 
 def _write_plots(out: Path, table: pd.DataFrame, plot: bool, curves: pd.DataFrame | None = None) -> dict:
-    """leaderboard.png of ``table`` and learning_curve.png of ``curves`` (default ``table``) when it has
-    variants; a plot that would not be drawn again is removed, so none contradicts the table."""
+    """leaderboard.png of ``table`` and learning_curve.png of ``curves`` (default ``table``) when its
+    same-budget rows span two line budgets or more; a plot that would not be drawn again is removed, so none contradicts the table."""
     curves = table if curves is None else curves
     drawn = {"plot": (out / "leaderboard.png", plot and not table.empty,
                       lambda path: _plots().plot_leaderboard(table, path)),
-             "learning_curve": (out / "learning_curve.png", plot and has_variants(curves),
+             "learning_curve": (out / "learning_curve.png", plot and has_learning_curve(curves),
                                 lambda path: _plots().plot_learning_curves(long_cer(curves), path)),
              "variants": (out / "variants.png", plot and _has_option_variants(table),
                           lambda path: _plots().plot_variants(table[table["variant"] != ""], path))}

@@ -93,6 +93,16 @@ def has_variants(table: pd.DataFrame) -> bool:
     return bool(budgets or starts)
 
 
+def has_learning_curve(table: pd.DataFrame) -> bool:
+    """Whether a learning curve has two points or more: variants trained on two line budgets or more with the
+    step budget of their collection (a single budget, e.g. a longer schedule alone, draws no curve)."""
+    if table.empty or not has_variants(table):
+        return False
+    points = long_cer(table)
+    same_budget = points[(points["decoder"] == "greedy") & (points["schedule"] == "")]
+    return same_budget["lines"].nunique() > 1
+
+
 def extra_sets(table: pd.DataFrame) -> list[str]:
     """The evaluation sets joined to a leaderboard table as ``cer@NAME`` columns."""
     return [c[4:] for c in table.columns if c.startswith("cer@")]

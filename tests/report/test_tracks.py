@@ -14,6 +14,7 @@ from ocrbench.report.tracks import (
     agreement_text,
     cross_matrix,
     efficiency_tables,
+    has_learning_curve,
     has_variants,
     is_synthetic,
     long_cer,
@@ -122,6 +123,9 @@ def test_a_longer_schedule_is_a_row_of_its_own_and_no_point_of_the_curves():
     assert table.loc["crnn_small · from quick · 3000 steps", "all"] == "0.050"
     assert table.loc["crnn_small · from quick", "all"] == "0.070"  # the 1,000-step row, not merged
     assert not points.loc[points["train_dataset"] == SYNTH, "schedule"].any()  # synthetic: no label
+    assert has_learning_curve(leaderboard(pd.DataFrame(rows)))
+    alone = [dict(longer, steps_budget=1000, train_lines_budget=None)]  # one budget only: a point, not a curve
+    assert not has_learning_curve(leaderboard(pd.DataFrame(alone)))
 
 
 def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
