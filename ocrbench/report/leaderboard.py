@@ -110,8 +110,8 @@ def _aggregate(group: pd.DataFrame) -> pd.Series:
            "wer": group["wer"].mean() if "wer" in group else float("nan"),
            "seeds": ",".join(str(int(s)) for s in sorted(group["seed"])) if "seed" in group else "",
            "cer_min": group["cer"].min(), "cer_max": group["cer"].max()}
-    for c in ("params", "steps", "steps_budget", "batch_size", "precision", "train_dataset", "config_hash", "lr", "git", "torch",
-              "threads", "train_lines", "train_lines_budget", "init_from", "charset", "data_options", "augmentation"):
+    for c in ("params", "steps", "steps_budget", "batch_size", "precision", "train_dataset", "config_hash", "lr",
+              "git", "torch", "threads", "train_lines", "train_lines_budget", "init_from", "charset", "data_options", "augmentation"):
         if c in group:
             row[c] = first[c]
     for c in ("train_lines_per_s", "decode_lines_per_s", "train_seconds", "data_wait_share", "padding_share"):
@@ -492,7 +492,8 @@ def _write_leaderboard(out: Path, table: pd.DataFrame, text: str) -> dict:
 
 def _write_plots(out: Path, table: pd.DataFrame, plot: bool, curves: pd.DataFrame | None = None) -> dict:
     """leaderboard.png of ``table`` and learning_curve.png of ``curves`` (default ``table``) when its
-    same-budget rows span two line budgets or more; a plot that would not be drawn again is removed, so none contradicts the table."""
+    same-budget rows span two line budgets or more; a plot that would not be drawn again is removed, so none
+    contradicts the table."""
     curves = table if curves is None else curves
     drawn = {"plot": (out / "leaderboard.png", plot and not table.empty,
                       lambda path: _plots().plot_leaderboard(table, path)),

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from ..records import atomic_write
 from .svg import COST_AXES
-from .tracks import is_synthetic, variant_label
+from .tracks import curve_points, is_synthetic, variant_label
 
 
 def best_per_model(table: pd.DataFrame) -> pd.DataFrame:
@@ -131,9 +131,7 @@ def plot_learning_curves(points: pd.DataFrame, path: Path) -> Path:
     """Greedy CER (mean, 95% interval over seeds) against the lines trained on (log axis), one line per family
     and start (solid: from scratch, dashed: fine-tuned), one panel per evaluation set, the training collection's
     own test split first. ``points``: :func:`ocrbench.report.tracks.long_cer`."""
-    greedy = points[(points["decoder"] == "greedy") & points["lines"].notna()]
-    if "schedule" in greedy:  # a curve joins the same step budget at each size: longer schedules are table rows
-        greedy = greedy[greedy["schedule"] == ""]
+    greedy = curve_points(points)
     sets = list(pd.concat([greedy[greedy["in_domain"]], greedy])["dataset"].unique()) or ["no greedy rows"]
     colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(greedy["model"].unique()))}
     styles = _start_styles(greedy["start"].unique())

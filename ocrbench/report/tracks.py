@@ -93,14 +93,18 @@ def has_variants(table: pd.DataFrame) -> bool:
     return bool(budgets or starts)
 
 
+def curve_points(points: pd.DataFrame) -> pd.DataFrame:
+    """The points of the learning curves (``points``: :func:`long_cer`): greedy rows with a known number of
+    lines, trained with their collection's step budget (a longer schedule is a table row, not a curve point)."""
+    return points[(points["decoder"] == "greedy") & points["lines"].notna() & (points["schedule"] == "")]
+
+
 def has_learning_curve(table: pd.DataFrame) -> bool:
-    """Whether a learning curve has two points or more: variants trained on two line budgets or more with the
-    step budget of their collection (a single budget, e.g. a longer schedule alone, draws no curve)."""
+    """Whether a learning curve has two points or more: variants trained on two line budgets or more (a single
+    budget, e.g. a longer schedule alone, draws no curve)."""
     if table.empty or not has_variants(table):
         return False
-    points = long_cer(table)
-    same_budget = points[(points["decoder"] == "greedy") & (points["schedule"] == "")]
-    return same_budget["lines"].nunique() > 1
+    return curve_points(long_cer(table))["lines"].nunique() > 1
 
 
 def extra_sets(table: pd.DataFrame) -> list[str]:
