@@ -154,18 +154,38 @@ def with_schedule(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def schedule_labels(table: pd.DataFrame) -> pd.Series:
-    """`` · 3000 steps`` for a row whose step budget differs from that of most rows trained on its real collection
-    (a longer schedule is a row of its own, never a point on the same-budget curves), else ``""``. Synthetic
+    """`` · 3000 steps`` for a row trained with another recipe than most rows on its real collection (a longer
+    schedule is a row of its own, never a point on the same-budget curves), `` · 2000 steps of 8`` when its batch
+    size differs too, `` · lr 0.006`` when its peak learning rate does; ``""`` for the usual recipe. Synthetic
     suites each generate their own data and budget: no label."""
-    steps = pd.Series(math.nan, index=table.index)
-    for column in ("steps_budget", "steps"):  # a truncated run's steps fall short of its budget
-        if column in table:
-            steps = steps.fillna(pd.to_numeric(table[column], errors="coerce"))
+    # a truncated run's steps fall short of its budget
+    steps = _numeric(table, "steps_budget").fillna(_numeric(table, "steps"))
     collection = table["train_dataset"] if "train_dataset" in table else pd.Series("", index=table.index)
-    steps = steps.where(~collection.map(is_synthetic).astype(bool))
-    usual = steps.groupby(collection).transform(lambda s: s.mode().iloc[0] if s.notna().any() else math.nan)
-    return pd.Series([f" · {int(s)} steps" if pd.notna(s) and pd.notna(u) and s != u else ""
-                      for s, u in zip(steps, usual)], index=table.index)
+    real = ~collection.map(is_synthetic).astype(bool)
+    recipes = pd.Series([tuple(None if pd.isna(v) else float(v) for v in (s, b, lr)) if ok and pd.notna(s) else None
+                         for s, b, lr, ok in zip(steps, _numeric(table, "batch_size"), _numeric(table, "lr"), real)],
+                        index=table.index)
+    usual = {name: r.dropna().mode().iloc[0] for name, r in recipes.groupby(collection) if r.notna().any()}
+    return pd.Series([_recipe_difference(r, usual.get(c)) for r, c in zip(recipes, collection)], index=table.index)
+
+
+def _numeric(table: pd.DataFrame, column: str) -> pd.Series:
+    if column not in table:
+        return pd.Series(math.nan, index=table.index)
+    return pd.to_numeric(table[column], errors="coerce")
+
+
+def _recipe_difference(recipe, usual) -> str:
+    """What sets ``recipe`` (steps, batch size, peak lr) apart from ``usual``: `` · 2000 steps of 8 · lr 0.006``."""
+    if recipe is None or usual is None or recipe == usual:
+        return ""
+    (steps, batch, lr), same = recipe, [a == b for a, b in zip(recipe, usual)]
+    label = ""
+    if not (same[0] and same[1]):
+        label += f" · {int(steps)} steps" + (f" of {int(batch)}" if not same[1] and batch is not None else "")
+    if not same[2] and lr is not None:
+        label += f" · lr {lr:g}"
+    return label
 
 
 # ---------------------------------------------------------------------------------------------- data efficiency

@@ -128,6 +128,18 @@ def test_a_longer_schedule_is_a_row_of_its_own_and_no_point_of_the_curves():
     assert not has_learning_curve(leaderboard(pd.DataFrame(alone)))
 
 
+def test_another_batch_size_or_learning_rate_is_a_row_of_its_own_too():
+    usual = [dict(r, steps_budget=1000, batch_size=16, lr=0.003) for r in real_track()]
+    other = real("crnn_small", 0.05, steps_budget=2000, batch_size=8, lr=0.006) | {"config_id": "other"}
+    lr_only = real("line_cnn_small", 0.2, steps_budget=1000, batch_size=16, lr=0.001) | {"config_id": "lr"}
+    points = long_cer(leaderboard(pd.DataFrame(usual + [other, lr_only])))
+    assert set(points.loc[points["schedule"] != "", "label"]) == {"crnn_small · 2000 steps of 8 · lr 0.006",
+                                                                  "line_cnn_small · lr 0.001"}
+    table = efficiency_tables(points)[REAL]
+    assert table.loc["crnn_small · scratch · 2000 steps of 8 · lr 0.006", "all"] == "0.050"
+    assert table.loc["crnn_small · scratch", "all"] == "0.100"  # the usual recipe's row, not merged
+
+
 def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
     runs = pd.DataFrame(real_track() + synthetic_track())
     matrix = cross_matrix(long_cer(leaderboard(runs)))
