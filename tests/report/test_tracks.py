@@ -170,6 +170,19 @@ def test_rank_agreement_ranks_each_synthetic_suite_on_its_own():
         f"{REAL} (suite real) vs {SYNTH} (suite pretrain): ρ = 1.00 over n = 3 families")
 
 
+def test_rank_agreement_ranks_each_recipe_of_a_suite_on_its_own():
+    """A suite's rows made before its recipe changed are another ranking, never merged with today's."""
+    first = [dict(r, steps_budget=1000, batch_size=16) for r in real_track()]
+    reversed_cer = {"crnn_small": 0.9, "line_cnn_small": 0.5, "attention_lm_small": 0.1}  # synthetic's order reversed
+    today = [real(model, cer, steps_budget=4000, batch_size=4) | {"config_id": f"t-{model}"}
+             for model, cer in reversed_cer.items()]
+    rows = rank_agreement(long_cer(leaderboard(pd.DataFrame(first + today + synthetic_track()))))
+    by_suite = {r["real_suite"]: r for r in rows}
+    assert set(by_suite) == {"real", "real · 4000 steps of 4"}
+    assert by_suite["real"]["rho"] == pytest.approx(0.5)  # the first recipe's ranking, as before
+    assert by_suite["real · 4000 steps of 4"]["rho"] == pytest.approx(-1.0)
+
+
 def test_one_folder_with_variants_gets_the_efficiency_section_and_a_learning_curve(tmp_path):
     written = write_report(write_runs(tmp_path / "real", real_track()))
     md = open(written["markdown"]).read()
