@@ -550,8 +550,26 @@ def write_combined_reports(reports: list[FolderReport], out: str | Path | None =
     out.mkdir(parents=True, exist_ok=True)
     table = with_schedule(pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True))
     written = _write_leaderboard(out, table, combined_markdown(reports))
+    table = with_shared_model_costs(table)
     real = table[~synthetic_rows(table)]
     return {**written, **_write_plots(out, real if not real.empty else table, plot, curves=real)}
+
+
+# properties of the network, not of its training: one folder's profile of a model holds for its rows in the others
+MODEL_COSTS = ("gmacs_per_line",)
+
+
+def with_shared_model_costs(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each model's profiled cost filled into its rows from the folders that did not profile it
+    (a joined plot's best row per family is often a fine-tune or a longer schedule), where the rows of that model
+    on that collection (the same line height) agree on one value; otherwise left blank."""
+    out = table.copy()
+    for column in [c for c in MODEL_COSTS if c in out]:
+        keys = [c for c in ("model", "train_dataset") if c in out]
+        known = out.groupby(keys)[column].transform(lambda v: v.dropna().iloc[0] if v.dropna().nunique() == 1
+                                                    else math.nan)
+        out[column] = out[column].fillna(known)
+    return out
 
 
 def synthetic_rows(table: pd.DataFrame) -> pd.Series:

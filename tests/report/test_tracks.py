@@ -9,7 +9,14 @@ import pytest
 
 from ocrbench.commands import report as report_command
 from ocrbench.errors import UserError
-from ocrbench.report.leaderboard import compare, compare_markdown, leaderboard, markdown, write_report
+from ocrbench.report.leaderboard import (
+    compare,
+    compare_markdown,
+    leaderboard,
+    markdown,
+    with_shared_model_costs,
+    write_report,
+)
 from ocrbench.report.tracks import (
     agreement_text,
     cross_matrix,
@@ -278,3 +285,15 @@ def test_a_row_alone_in_its_table_still_names_its_data():
     alone = table[table["config_id"] == "a-{'max_chars': 80, 'french': 0.5}-mild"].iloc[0]
     assert variant_label(alone) == "resnet_ctc_small · french=0.5, max_chars=80"
     assert set(table["variant"]) == {"max_chars=80", "data defaults", "french=0.5, max_chars=80"}
+
+
+def test_a_joined_plot_takes_a_models_profiled_cost_from_the_folder_that_profiled_it():
+    table = pd.DataFrame([
+        {"model": "a", "train_dataset": REAL, "gmacs_per_line": 0.17},  # the suite that profiles
+        {"model": "a", "train_dataset": REAL, "gmacs_per_line": None},  # a fine-tune in another folder
+        {"model": "a", "train_dataset": SYNTH, "gmacs_per_line": None},  # another line height: not filled
+        {"model": "b", "train_dataset": REAL, "gmacs_per_line": 0.1},
+        {"model": "b", "train_dataset": REAL, "gmacs_per_line": 0.2},  # two profiles disagree: none chosen
+        {"model": "b", "train_dataset": REAL, "gmacs_per_line": None}])
+    filled = with_shared_model_costs(table)["gmacs_per_line"].tolist()
+    assert filled[:2] == [0.17, 0.17] and pd.isna(filled[2]) and filled[3:5] == [0.1, 0.2] and pd.isna(filled[5])
