@@ -144,6 +144,9 @@ class LMConfig:
     # prefix search has no end-of-line probability to stop the LM from favouring short outputs). Tuned on the
     # synth-lines val split with models of the quick budget (CTC: CER 0.611 -> 0.562; attention: no gain).
     weight: float = 0.1
+    # the weight for CTC models (None: ``weight``): a CTC prefix search scores peaky frame posteriors and, with
+    # its bonus, wants a larger one than an autoregressive decoder (the real track: 0.5 and 0.1 on validation)
+    ctc_weight: float | None = None
     ctc_bonus: float = 1.0
     beam_width: int = 5
     # LM size and training: one LSTM layer of 128 units, 2000 steps of 32 random lines (~1.7M characters, under
@@ -161,6 +164,10 @@ class LMConfig:
     # suite's own training transcriptions, scored on its validation transcriptions (a collection in another
     # language, such as the real track's French, needs an LM of its own text)
     corpus: str = "austen-train"
+    # text scored after training, its bits per character recorded with every beam+lm row (lm_bpc_<name>): a
+    # corpus or a text file; None: the vendored held-out corpora for the vendored text, and for "train-split"
+    # the suite's validation transcriptions (lm_bpc_val). Scores only: never part of a decoder's identity.
+    held_out: str | None = None
     seed: int = 0
     eval_lines: int | None = None  # held-out lines scored after training (None: all, ~25k lines, seconds)
 
@@ -168,8 +175,9 @@ class LMConfig:
         for name in ("beam_width", "hidden", "layers", "steps", "batch_size", "max_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"lm.{name} must be >= 1, got {getattr(self, name)}")
-        if self.weight < 0:
-            raise ConfigError(f"lm.weight must be >= 0, got {self.weight}")
+        for name in ("weight", "ctc_weight"):
+            if (getattr(self, name) or 0) < 0:
+                raise ConfigError(f"lm.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
 HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False, "batching": "random", "init_from": None,
                          "augmentation": "mild"}
 DATA_HASH_NEUTRAL_DEFAULTS = {"train_lines": None}  # the same for DataConfig...
-LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train"}  # ...and for LMConfig
+LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train", "ctc_weight": None}  # ...and for LMConfig
+LM_SCORES_ONLY = ("held_out",)  # LMConfig fields that change what is reported about the LM, never a decoding
 
 
 def train_identity(train: TrainConfig) -> dict:
@@ -76,8 +77,8 @@ def decoder_hash(decoder: str, lm_cfg: LMConfig) -> str:
     """Identity of a decoder's settings: beam width and LM change the numbers, greedy has none."""
     if not decoder.startswith("beam"):
         return ""
-    fields = {k: v for k, v in to_dict(lm_cfg).items()
-              if k not in LM_HASH_NEUTRAL_DEFAULTS or v != LM_HASH_NEUTRAL_DEFAULTS[k]}
+    fields = {k: v for k, v in to_dict(lm_cfg).items() if k not in LM_SCORES_ONLY
+              and (k not in LM_HASH_NEUTRAL_DEFAULTS or v != LM_HASH_NEUTRAL_DEFAULTS[k])}
     return config_hash(decoder, fields)
 
 

@@ -364,15 +364,26 @@ def _charset_coverage(model, texts: list[str]) -> dict:
 
 
 def lm_config(cfg: SuiteConfig, train_set) -> LMConfig:
-    """``cfg.lm``, with ``corpus: train-split`` turned into a text file of the training transcriptions (cached
-    by content, so the LM cache keys on the text)."""
+    """``cfg.lm``, with ``corpus: train-split`` turned into a text file of the training transcriptions, scored
+    after training on one of the validation transcriptions (cached by content, so the LM cache keys on the
+    text; the score is each beam+lm row's ``lm_bpc_val``)."""
     if cfg.lm.corpus != TRAIN_SPLIT_CORPUS:
         return cfg.lm
-    text = "".join(f"{train_set[i].text}\n" for i in range(len(train_set)))
-    path = cache_home(cfg.data.cache_dir) / "lm" / "text" / f"{stable_digest(text).hex()[:16]}.txt"
+    corpus = transcriptions_file(train_set, cfg)
+    held_out = cfg.lm.held_out or str(transcriptions_file(create_dataset(cfg.data.name, "val", cfg.data), cfg,
+                                                          name="val"))
+    return replace(cfg.lm, corpus=str(corpus), held_out=held_out)
+
+
+def transcriptions_file(dataset, cfg: SuiteConfig, name: str = "") -> Path:
+    """A dataset's transcriptions, a line each, in a file named by their content (``<digest>.txt``), or
+    ``<digest>/<name>.txt`` where the file name is the key of a record's LM score (``lm_bpc_val``)."""
+    text = "".join(f"{dataset[i].text}\n" for i in range(len(dataset)))
+    digest = stable_digest(text).hex()[:16]
+    path = cache_home(cfg.data.cache_dir) / "lm" / "text" / (f"{digest}/{name}.txt" if name else f"{digest}.txt")
     if not path.is_file():
         atomic_write_text(path, text)
-    return replace(cfg.lm, corpus=str(path))
+    return path
 
 
 TRAIN_SPLIT_CORPUS = "train-split"

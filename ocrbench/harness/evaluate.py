@@ -107,15 +107,17 @@ def document_ids(dataset) -> list[str] | None:
 def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, Decoding]:
     """How ``model`` decodes with each of ``names``: the beam width of ``lm_cfg`` and, for "beam+lm", its
     character LM (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`, on ``device``) with
-    the fusion weight, and the per-character bonus when the model's class declares ``lm_bonus_applies``."""
+    the fusion weight, and for a model whose class declares ``lm_bonus_applies`` (CTC) the CTC weight and the
+    per-character bonus."""
     found = {name: Decoding(name, lm_cfg.beam_width) for name in names}
     if "beam+lm" in found and "beam+lm" in model.decoders:
         from ..lm import check_lm_charset, get_lm
 
         lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
         check_lm_charset(lm, model.charset.chars)
-        bonus = lm_cfg.ctc_bonus if model.lm_bonus_applies else 0.0
-        found["beam+lm"] = Decoding("beam+lm", lm_cfg.beam_width, lm, lm_cfg.weight, bonus)
+        ctc = model.lm_bonus_applies
+        weight = lm_cfg.ctc_weight if ctc and lm_cfg.ctc_weight is not None else lm_cfg.weight
+        found["beam+lm"] = Decoding("beam+lm", lm_cfg.beam_width, lm, weight, lm_cfg.ctc_bonus if ctc else 0.0)
     return found
 
 

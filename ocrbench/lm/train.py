@@ -152,8 +152,8 @@ def train_and_save(cfg: LMConfig, chars: str, path: str | Path, device: str = "a
 def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | None = None, log=None,
            held_out: tuple[str, ...] | None = None) -> CharLM:
     """The LM of ``cfg``: its ``checkpoint`` if set, else the cached LM for these settings, trained (about a
-    minute on a CPU) and cached on first use, then scored on ``held_out`` (default: the vendored held-out
-    corpora when it trains on the vendored text, else none)."""
+    minute on a CPU) and cached on first use, then scored on ``held_out`` (default: ``cfg.held_out``, else the
+    vendored held-out corpora when it trains on the vendored text, else none)."""
     if cfg.checkpoint:
         return load_lm(cfg.checkpoint)
     path = default_lm_path(cfg, chars, cache_dir)
@@ -162,7 +162,7 @@ def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | Non
     if log:
         log(f"training the character LM once ({cfg.steps} steps), cached as {path}")
     if held_out is None:
-        held_out = HELD_OUT if cfg.corpus == TRAIN_CORPUS else ()
+        held_out = (cfg.held_out,) if cfg.held_out else HELD_OUT if cfg.corpus == TRAIN_CORPUS else ()
     return train_and_save(cfg, chars, path, device=device, log=log, held_out=held_out)
 
 

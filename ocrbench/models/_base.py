@@ -141,8 +141,9 @@ class Recognizer(OCRModel):
 
     task = "recognition"
     decoders: tuple[str, ...] = ("greedy",)
-    # whether "beam+lm" adds the LM config's per-character bonus (LMConfig.ctc_bonus): a CTC prefix search has
-    # no end-of-line probability to stop the LM from favouring short outputs; an autoregressive decoder has one
+    # whether "beam+lm" fuses with the LM config's CTC settings (LMConfig.ctc_weight and the per-character
+    # ctc_bonus): a CTC prefix search has no end-of-line probability to stop the LM from favouring short
+    # outputs; an autoregressive decoder has one
     lm_bonus_applies: ClassVar[bool] = False
 
     def __init__(self, charset: Charset, info: ModelInfo):

@@ -5,6 +5,7 @@ from dataclasses import replace
 from ocrbench.bench.identity import (
     config_id,
     data_identity,
+    decoder_hash,
     expected_rows,
     recorded_rows,
     row_key,
@@ -82,3 +83,10 @@ def test_the_committed_reference_rows_keep_their_keys():
         for r in rows:
             entry = next(e for e in cfg.models if e.name == r["model"])
             assert row_key(r) in expected_rows(entry, with_seed(cfg, r["seed"])), (suite, r["model"], row_key(r))
+
+
+def test_the_lm_held_out_text_is_scores_only():
+    """Which text the LM is scored on changes no decoding: not part of a decoder's identity; its weight is."""
+    lm = load_suite(CONFIG_DIR / "real.yaml").lm
+    assert decoder_hash("beam+lm", replace(lm, held_out="val.txt")) == decoder_hash("beam+lm", lm)
+    assert decoder_hash("beam+lm", replace(lm, weight=lm.weight + 0.1)) != decoder_hash("beam+lm", lm)

@@ -158,3 +158,17 @@ def test_only_models_keeps_every_entry_of_the_named_models_and_lists_the_rest():
     assert {e.name for e in kept} == {"crnn_small", "line_cnn_small"} and len(kept) == 16
     with pytest.raises(UserError, match="no model resnet_ctc_smal;.*lists line_cnn_small"):
         only_models(real, ["resnet_ctc_smal"])
+
+
+def test_a_train_split_lm_trains_on_the_training_text_and_is_scored_on_the_validation_text(tmp_path):
+    from ocrbench.bench.suite import lm_config
+    from ocrbench.datasets import create_dataset
+
+    cfg = load_suite(None, {"data.train_size": 16, "data.val_size": 8, "data.cache_dir": str(tmp_path),
+                            "lm.corpus": "train-split"})
+    train_set, val_set = (create_dataset(cfg.data.name, split, cfg.data) for split in ("train", "val"))
+    lm = lm_config(cfg, train_set)
+    assert open(lm.corpus).read().splitlines() == [train_set[i].text for i in range(len(train_set))]
+    assert lm.held_out.endswith("/val.txt")  # recorded as lm_bpc_val
+    assert open(lm.held_out).read().splitlines() == [val_set[i].text for i in range(len(val_set))]
+    assert lm_config(cfg, train_set) == lm  # the same files: the LM cache keys on the text

@@ -42,3 +42,5 @@ def test_make_decodings_gives_the_bonus_only_where_the_class_declares_it(name, b
     assert found["greedy"].name == "greedy" and found["beam"] == Decoding("beam", 3)
     assert found["beam+lm"] == Decoding("beam+lm", 3, lm_weight=0.25, lm_bonus=bonus) and found["beam+lm"].lm is lm
     assert not hasattr(model, "_lm") and "beam_width" not in vars(model)
+    ctc_weighted = make_decodings(model, ("beam+lm",), dataclasses.replace(cfg, ctc_weight=0.5))["beam+lm"]
+    assert ctc_weighted.lm_weight == (0.5 if bonus else 0.25)  # the CTC weight for CTC models only

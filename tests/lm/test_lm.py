@@ -103,6 +103,15 @@ def test_cache_trains_once_per_setting(tmp_path):
     assert default_lm_path(TINY, IAM_CHARS[:-1], str(tmp_path)) != path
 
 
+def test_an_lm_is_scored_on_its_held_out_text(tmp_path):
+    held_out = tmp_path / "val.txt"
+    held_out.write_text("a held out line\nand another one\n")
+    lm = get_lm(replace(TINY, held_out=str(held_out)), IAM_CHARS, cache_dir=str(tmp_path))
+    assert set(lm.info["eval"]) == {str(held_out)} and summary(lm)["lm_bpc_val"] > 0
+    assert default_lm_path(replace(TINY, held_out=str(held_out)), IAM_CHARS, str(tmp_path)) == \
+        default_lm_path(TINY, IAM_CHARS, str(tmp_path))  # scores only: the same weights
+
+
 def test_missing_or_foreign_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="ocrbench lm train"):
         load_lm(tmp_path / "none.pt")
