@@ -38,6 +38,7 @@ from .leaderboard import (
     compare_cells,
     compare_folders,
     failures,
+    folder_tables,
     missing_lines,
     recipe_line,
     recognition_rows,
@@ -165,7 +166,7 @@ class _Page:
         if problems:
             parts.append("<div class='problems'><strong>ci gate FAILED</strong><ul>"
                          + "".join(f"<li>{escape(p)}</li>" for p in problems) + "</ul></div>")
-        tables = [r.table.assign(results=str(r.folder)) for r in reports]
+        tables = folder_tables(reports)
         real = [t[~synthetic_rows(t)] for t in tables]
         parts += self._track("Real handwriting", reports, real, "real")
         real_all = pd.concat(real, ignore_index=True)

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -31,6 +32,7 @@ from .tracks import (
     long_cer,
     matrix_markdown,
     option_variants,
+    schedule_labels,
     variant_label,
     with_schedule,
 )
@@ -371,7 +373,15 @@ def recipe_line(group: pd.DataFrame) -> str:
                                                                                v.is_integer() else v)
     revisions = sorted({str(v) for v in group["git"].dropna()}) if "git" in group else []
     git = ", ".join(revisions) if revisions else "?"  # rows made by different commits say so, not just the first's
-    return f"{val('steps')} steps of batch {val('batch_size')}, {val('precision')}, torch {val('torch')}, git {git}"
+    return f"{_schedules(group)}, {val('precision')}, torch {val('torch')}, git {git}"
+
+
+def _schedules(group: pd.DataFrame) -> str:
+    """``4000 steps of batch 4``, or every recipe of a section whose rows differ (the Model column says which)."""
+    def num(v):
+        return "?" if v is None or pd.isna(v) else int(v) if float(v).is_integer() else v
+    pairs = zip(group.get("steps", [None] * len(group)), group.get("batch_size", [None] * len(group)))
+    return " or ".join(dict.fromkeys(f"{num(s)} steps of batch {num(b)}" for s, b in pairs))
 
 
 def _fmt(v, spec: str, blank: str = "") -> str:
@@ -453,7 +463,7 @@ def write_report(results_dir: str | Path, plot: bool = True) -> dict:
 
 def write_folder_report(report: FolderReport, plot: bool = True) -> dict:
     """:func:`write_report` of a folder already read (the web page is made from the same report)."""
-    results_dir, runs, table = report.folder, report.runs, report.table
+    results_dir, runs, table = report.folder, report.runs, with_schedule(report.table)
     written = _write_leaderboard(results_dir, table, markdown(table, runs, detector_markdown(runs), report.missing))
     detectors = detector_leaderboard(runs)
     if not detectors.empty:
@@ -548,7 +558,7 @@ def write_combined_reports(reports: list[FolderReport], out: str | Path | None =
     """:func:`write_combined_report` of folders already read."""
     out = Path(out) if out else reports[0].folder
     out.mkdir(parents=True, exist_ok=True)
-    table = with_schedule(pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True))
+    table = pd.concat(folder_tables(reports), ignore_index=True)
     written = _write_leaderboard(out, table, combined_markdown(reports))
     table = with_shared_model_costs(table)
     real = table[~synthetic_rows(table)]
@@ -579,9 +589,18 @@ def synthetic_rows(table: pd.DataFrame) -> pd.Series:
     return table["train_dataset"].map(is_synthetic).astype(bool)
 
 
+def folder_tables(reports: list[FolderReport]) -> list[pd.DataFrame]:
+    """Each folder's leaderboard with its ``results`` folder and its recipe labels (``schedule``) computed over
+    every folder's rows: one page, one usual recipe per collection, whichever folder a row is in."""
+    tables = [r.table.assign(results=str(r.folder)) for r in reports]
+    labels = schedule_labels(pd.concat(tables, ignore_index=True)).to_numpy()
+    bounds = np.cumsum([0] + [len(t) for t in tables])
+    return [t.assign(schedule=labels[a:b]) for t, a, b in zip(tables, bounds[:-1], bounds[1:])]
+
+
 def combined_markdown(reports: list[FolderReport]) -> str:
     """The page of :func:`write_combined_report`."""
-    tables = [r.table.assign(results=str(r.folder)) for r in reports]
+    tables = folder_tables(reports)
     real = [t[~synthetic_rows(t)] for t in tables]
     points = long_cer(pd.concat(tables, ignore_index=True))
     parts = ["# ocrbench leaderboard", "", INTRO, "", COMBINED_INTRO, "", "## Real handwriting", ""]

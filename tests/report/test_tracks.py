@@ -3,6 +3,7 @@ tables, the learning curve, the cross-collection matrix, the rank agreement and 
 
 import argparse
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -145,6 +146,22 @@ def test_another_batch_size_or_learning_rate_is_a_row_of_its_own_too():
     table = efficiency_tables(points)[REAL]
     assert table.loc["crnn_small · scratch · 2000 steps of 8 · lr 0.006", "all"] == "0.050"
     assert table.loc["crnn_small · scratch", "all"] == "0.100"  # the usual recipe's row, not merged
+
+
+def test_a_folder_of_two_recipes_labels_its_rows_and_names_both_recipes(tmp_path):
+    """One suite whose entries set their own steps (real-long): its own report tells the rows apart, and the
+    section's recipe line lists both recipes instead of the first row's."""
+    usual = real("resnet_ctc_small", 0.2, init="suite:pretrain", steps=3000, steps_budget=3000, batch_size=16)
+    longer = real("resnet_ctc_small", 0.15, init="suite:pretrain", steps=12000, steps_budget=12000,
+                  batch_size=4) | {"config_id": "longer"}
+    scratch = real("resnet_ctc_small", 0.25, steps=3000, steps_budget=3000, batch_size=16)
+    write_report(write_runs(tmp_path / "long", [usual, longer, scratch]), plot=False)
+    text = (tmp_path / "long" / "leaderboard.md").read_text()
+    labels = set(re.findall(r"^\| \S+ +\| (resnet_ctc_small[^|]*?) +\|", text, re.M))
+    assert labels == {"resnet_ctc_small · from pretrain · 12000 steps of 4", "resnet_ctc_small · from pretrain",
+                      "resnet_ctc_small"}
+    (recipes,) = re.findall(r"^Device: .*?; (\d+ steps of batch \d+ or \d+ steps of batch \d+),", text, re.M)
+    assert set(recipes.split(" or ")) == {"12000 steps of batch 4", "3000 steps of batch 16"}
 
 
 def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
