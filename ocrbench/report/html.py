@@ -38,7 +38,6 @@ from .leaderboard import (
     compare_cells,
     compare_folders,
     failures,
-    folder_tables,
     missing_lines,
     recipe_line,
     recognition_rows,
@@ -57,6 +56,7 @@ from .tracks import (
     long_cer,
     rank_agreement,
     variant_label,
+    with_schedule,
 )
 
 SITE_DIR = "leaderboard"  # the site's folder beside leaderboard.md, unless --html names another
@@ -166,7 +166,7 @@ class _Page:
         if problems:
             parts.append("<div class='problems'><strong>ci gate FAILED</strong><ul>"
                          + "".join(f"<li>{escape(p)}</li>" for p in problems) + "</ul></div>")
-        tables = folder_tables(reports)
+        tables = [r.table.assign(results=str(r.folder)) for r in reports]
         real = [t[~synthetic_rows(t)] for t in tables]
         parts += self._track("Real handwriting", reports, real, "real")
         real_all = pd.concat(real, ignore_index=True)
@@ -200,7 +200,7 @@ class _Page:
         return [f"<h2 id='{anchor}'>{escape(heading)}</h2>"] + ([f"<p>{_inline(note)}</p>"] if note else []) + sections
 
     def _sections(self, report: FolderReport, table: pd.DataFrame) -> list[str]:
-        parts = []
+        parts, table = [], with_schedule(table)  # a folder's own sections label the recipes its rows differ in
         for keys, group in table.groupby(SECTION, sort=False):
             suite, dataset, split, version, device = keys
             ids = [self._row_id() for _ in range(len(group))]

@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -32,7 +31,6 @@ from .tracks import (
     long_cer,
     matrix_markdown,
     option_variants,
-    schedule_labels,
     variant_label,
     with_schedule,
 )
@@ -558,7 +556,7 @@ def write_combined_reports(reports: list[FolderReport], out: str | Path | None =
     """:func:`write_combined_report` of folders already read."""
     out = Path(out) if out else reports[0].folder
     out.mkdir(parents=True, exist_ok=True)
-    table = pd.concat(folder_tables(reports), ignore_index=True)
+    table = with_schedule(pd.concat([r.table.assign(results=str(r.folder)) for r in reports], ignore_index=True))
     written = _write_leaderboard(out, table, combined_markdown(reports))
     table = with_shared_model_costs(table)
     real = table[~synthetic_rows(table)]
@@ -589,18 +587,9 @@ def synthetic_rows(table: pd.DataFrame) -> pd.Series:
     return table["train_dataset"].map(is_synthetic).astype(bool)
 
 
-def folder_tables(reports: list[FolderReport]) -> list[pd.DataFrame]:
-    """Each folder's leaderboard with its ``results`` folder and its recipe labels (``schedule``) computed over
-    every folder's rows: one page, one usual recipe per collection, whichever folder a row is in."""
-    tables = [r.table.assign(results=str(r.folder)) for r in reports]
-    labels = schedule_labels(pd.concat(tables, ignore_index=True)).to_numpy()
-    bounds = np.cumsum([0] + [len(t) for t in tables])
-    return [t.assign(schedule=labels[a:b]) for t, a, b in zip(tables, bounds[:-1], bounds[1:])]
-
-
 def combined_markdown(reports: list[FolderReport]) -> str:
     """The page of :func:`write_combined_report`."""
-    tables = folder_tables(reports)
+    tables = [r.table.assign(results=str(r.folder)) for r in reports]  # joined tables label recipes over all rows
     real = [t[~synthetic_rows(t)] for t in tables]
     points = long_cer(pd.concat(tables, ignore_index=True))
     parts = ["# ocrbench leaderboard", "", INTRO, "", COMBINED_INTRO, "", "## Real handwriting", ""]
@@ -616,8 +605,8 @@ def combined_markdown(reports: list[FolderReport]) -> str:
 def _track_sections(reports: list[FolderReport], tables: list[pd.DataFrame], empty: str) -> list[str]:
     parts = []
     for report, table in zip(reports, tables):
-        if not table.empty:
-            parts += _sections(table, report.runs, report.missing, "###", f"Results `{report.folder}`. ")
+        if not table.empty:  # a folder's own section labels the recipes its rows differ in (with_schedule)
+            parts += _sections(with_schedule(table), report.runs, report.missing, "###", f"Results `{report.folder}`. ")
     return parts or [empty, ""]
 
 

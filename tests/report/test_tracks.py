@@ -16,6 +16,7 @@ from ocrbench.report.leaderboard import (
     leaderboard,
     markdown,
     with_shared_model_costs,
+    write_combined_report,
     write_report,
 )
 from ocrbench.report.tracks import (
@@ -162,6 +163,15 @@ def test_a_folder_of_two_recipes_labels_its_rows_and_names_both_recipes(tmp_path
                       "resnet_ctc_small"}
     (recipes,) = re.findall(r"^Device: .*?; (\d+ steps of batch \d+ or \d+ steps of batch \d+),", text, re.M)
     assert set(recipes.split(" or ")) == {"12000 steps of batch 4", "3000 steps of batch 16"}
+    # joined with a folder of another recipe: each section labels its own folder's recipes, the joined
+    # data-efficiency table labels every row against the page's usual recipe (never merging two recipes)
+    short = [real(m, 0.4, steps=1000, steps_budget=1000, batch_size=16) | {"config_id": f"s-{m}"}
+             for m in ("resnet_ctc_small", "line_cnn_small", "crnn_small", "attention_lm_small")]
+    write_combined_report([write_runs(tmp_path / "short", short), tmp_path / "long"], tmp_path / "page", plot=False)
+    page = (tmp_path / "page" / "leaderboard.md").read_text()
+    section = page[page.index("Results `" + str(tmp_path / "short")):page.index("Results `" + str(tmp_path / "long"))]
+    assert "resnet_ctc_small " in section and "steps of" not in section.split("|", 1)[1]
+    assert "resnet_ctc_small · from pretrain · 12000 steps of 4" in page and "resnet_ctc_small · scratch · 3000 steps" in page
 
 
 def test_the_matrix_takes_the_best_greedy_configuration_per_collection_pair():
