@@ -32,6 +32,7 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
                              squeeze=False)
     for ax, (col, label) in zip(axes[0], panels):
         _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci")
+        ax.margins(y=0.15)  # headroom: the top point's two-line label stays inside its panel, off the title
         values = points[col].dropna()
         if len(values) and values.min() > 0 and values.max() / values.min() > 10:  # log only across decades
             ax.set_xscale("log")
@@ -49,7 +50,7 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
         y_lo, y_hi = float((real - real_ci).min()), float((real + real_ci).max())
         pad = max(0.1 * (y_hi - y_lo), 0.01)
         ax.set_xlim(0, x_hi)
-        ax.set_ylim(max(0.0, y_lo - pad), y_hi + pad)
+        ax.set_ylim(max(0.0, y_lo - pad), y_hi + 2 * pad)  # twice the pad on top: room for the top label
         synthetic = is_synthetic(table.iloc[0]["dataset"])
         if y_lo - pad < x_hi:
             ax.plot([0, y_hi + pad], [0, y_hi + pad], color="0.7", lw=1, ls="--", label="equal CER")
