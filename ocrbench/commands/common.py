@@ -31,24 +31,31 @@ def suite_from_args(config: str | None, overrides: list[str], extra: dict | None
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
-    """Where a suite's jobs run (`run`, `ci`): here one after the other, or in parallel as Ray tasks."""
-    ray = p.add_argument_group(f"running jobs in parallel (--executor ray; {INSTALL_RAY})")
-    ray.add_argument("--executor", choices=EXECUTORS, default="sequential",
-                     help="sequential (default): one job after the other in this process; ray: every (model, "
-                          "seed) job a Ray task with a GPU (or --cpus-per-job CPUs) of its own, queued when "
-                          "there are more jobs than devices")
-    ray.add_argument("--address", help="Ray cluster to run on (`ray start --head` prints it; auto: the one on "
-                                       "this machine); default: a local Ray instance for this run. On a cluster, "
-                                       "runs_dir must be a shared filesystem at the same path on every node")
-    ray.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    ray.add_argument("--cpus-per-job", type=int, help=f"CPUs (and torch threads) each job reserves (default: {CPUS_PER_JOB})")
-    ray.add_argument("--max-retries", type=int,
-                     help=f"times Ray reruns a job whose worker died (default: {MAX_RETRIES}: a failed row; "
-                          "rerunning the suite resumes the job from its checkpoint)")
+    """Where a suite's jobs run (`run`, `ci`): here one after the other, side by side in worker processes, or
+    as Ray tasks."""
+    group = p.add_argument_group(f"running jobs in parallel (--executor processes or --jobs N; --executor ray: "
+                                 f"{INSTALL_RAY})")
+    group.add_argument("--executor", choices=EXECUTORS,
+                       help="sequential (default): one job after the other in this process; processes (the default "
+                            "with --jobs): every (model, seed) job in a worker process of its own on this CPU, "
+                            "--jobs at a time; ray: every job a Ray task with a GPU (or --cpus-per-job CPUs) of its "
+                            "own, queued when there are more jobs than devices")
+    group.add_argument("--jobs", type=int, help="jobs side by side with --executor processes (default: the usable "
+                                                "cores over --cpus-per-job)")
+    group.add_argument("--address", help="Ray cluster to run on (`ray start --head` prints it; auto: the one on "
+                                         "this machine); default: a local Ray instance for this run. On a cluster, "
+                                         "runs_dir must be a shared filesystem at the same path on every node")
+    group.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    group.add_argument("--cpus-per-job", type=int,
+                       help=f"CPUs (and torch threads) each job reserves (default: {CPUS_PER_JOB})")
+    group.add_argument("--max-retries", type=int,
+                       help=f"times Ray reruns a job whose worker died (default: {MAX_RETRIES}: a failed row; "
+                            "rerunning the suite resumes the job from its checkpoint)")
 
 
 def executor_from_args(args):
-    return make_executor(args.executor, address=args.address, ray_cpus=args.ray_cpus,
+    name = args.executor or ("processes" if args.jobs is not None else "sequential")
+    return make_executor(name, jobs=args.jobs, address=args.address, ray_cpus=args.ray_cpus,
                          cpus_per_job=args.cpus_per_job, max_retries=args.max_retries)
 
 

@@ -364,22 +364,22 @@ def read_missing(results_dir: Path) -> dict:
 
 def recipe_line(group: pd.DataFrame) -> str:
     first = group.iloc[0]
-
-    def val(c):
-        v = first.get(c)
-        return "?" if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if isinstance(v, float) and
-                                                                               v.is_integer() else v)
     revisions = sorted({str(v) for v in group["git"].dropna()}) if "git" in group else []
     git = ", ".join(revisions) if revisions else "?"  # rows made by different commits say so, not just the first's
-    return f"{_schedules(group)}, {val('precision')}, torch {val('torch')}, git {git}"
+    return f"{_schedules(group)}, {_plain(first.get('precision'))}, torch {_plain(first.get('torch'))}, git {git}"
+
+
+def _plain(v):
+    """A record's value as a reader writes it: ``?`` when missing, ``4000`` rather than ``4000.0``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "?"
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _schedules(group: pd.DataFrame) -> str:
     """``4000 steps of batch 4``, or every recipe of a section whose rows differ (the Model column says which)."""
-    def num(v):
-        return "?" if v is None or pd.isna(v) else int(v) if float(v).is_integer() else v
     pairs = zip(group.get("steps", [None] * len(group)), group.get("batch_size", [None] * len(group)))
-    return " or ".join(dict.fromkeys(f"{num(s)} steps of batch {num(b)}" for s, b in pairs))
+    return " or ".join(dict.fromkeys(f"{_plain(s)} steps of batch {_plain(b)}" for s, b in pairs))
 
 
 def _fmt(v, spec: str, blank: str = "") -> str:

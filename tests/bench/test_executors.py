@@ -1,6 +1,6 @@
-"""The Ray executor: the same rows as the sequential run, a killed worker is a failed row that a rerun resumes,
-records written by the driver only, and one clear line without Ray. One local Ray instance (2 CPUs) serves
-the module; the tests that need no Ray run without it."""
+"""The parallel executors (worker processes, Ray): the same rows as the sequential run, a killed worker is a
+failed row that a rerun resumes, records written by the driver only, one clear line for a mistake, and without
+Ray. One local Ray instance (2 CPUs) serves the Ray tests; the others run without it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ocrbench.bench.executors import RayExecutor, job_resources, make_executor, run_job_task, task_name
+from ocrbench.bench import executors
+from ocrbench.bench.executors import (
+    ProcessExecutor,
+    RayExecutor,
+    job_resources,
+    make_executor,
+    run_job_task,
+    task_name,
+)
 from ocrbench.bench.identity import run_dir, with_seed
 from ocrbench.bench.suite import Job, plan_suite, run_suite
 from ocrbench.cli import main
@@ -156,9 +164,78 @@ def test_each_job_asks_for_a_gpu_only_when_it_trains_on_cuda(tmp_path):
         job_resources(job("cuda:1"), cluster_gpus=2)
 
 
-def test_ray_options_without_the_ray_executor_are_refused():
+def test_options_of_another_executor_are_refused():
     with pytest.raises(UserError, match="--address applies to --executor ray only"):
         make_executor("sequential", address="auto")
+    with pytest.raises(UserError, match="--jobs applies to --executor processes only"):
+        make_executor("ray", jobs=2)
+    with pytest.raises(UserError, match="--cpus-per-job applies to --executor processes or ray only"):
+        make_executor("sequential", cpus_per_job=2)
+    with pytest.raises(UserError, match="--jobs must be >= 1"):
+        make_executor("processes", jobs=0)
+    assert make_executor("processes", cpus_per_job=1).width >= 1
+
+
+def test_worker_processes_give_the_rows_of_the_sequential_run(tmp_path):
+    """`ocrbench run --jobs 2`: two worker processes, the rows of the sequential run, each job's line once."""
+    sequential, side_by_side = tiny_suite(tmp_path, "sequential"), tiny_suite(tmp_path, "processes")
+    seq_log = []
+    run_suite(sequential, progress=False, log=seq_log.append)
+    argv = ["run", str(tmp_path / "suite.yaml"), "--jobs", "2", "--results", str(side_by_side.results_path),
+            "--set", f"runs_dir={side_by_side.runs_dir}"]
+    assert main([*argv, "--quiet"]) == 0
+    a, b = (read_records(cfg.results_path / "runs.jsonl") for cfg in (sequential, side_by_side))
+    assert len(a) == len(b) == 4 and comparable(a) == comparable(b)
+    assert len({r["run_id"] for r in b}) == 4 and all(r["threads"] == 1 for r in b)
+    log = []
+    again = run_suite(side_by_side, progress=False, log=log.append, executor=ProcessExecutor(jobs=2))
+    assert {o.status for o in again} == {"skipped"} and len(log) == 4
+
+
+def test_a_killed_worker_process_is_a_failed_row_and_a_rerun_resumes_it(tmp_path, monkeypatch):
+    cfg = tiny_suite(tmp_path, "killed", models=(ModelEntry("line_cnn_tiny"),), seeds=2)
+    cfg = replace(cfg, train=replace(cfg.train, steps=150))  # a window of 145 steps after the first checkpoint
+    started, start = [], executors.Worker.start
+    monkeypatch.setattr(executors.Worker, "start", lambda *a: started.append(start(*a)) or started[-1])
+    victim = Job(cfg.models[0], with_seed(cfg, 1))
+    killer = threading.Thread(target=kill_process_when_checkpointed, args=(victim, started, killed := []),
+                              daemon=True)
+    killer.start()
+    outcomes = run_suite(cfg, progress=False, log=lambda *_: None, executor=ProcessExecutor(jobs=2))
+    killer.join()
+    assert killed, "the job finished before its worker could be killed"
+    assert [(o.seed, o.status) for o in outcomes] == [(0, "ok"), (1, "failed")]
+    (lost,) = [r for r in read_records(cfg.results_path / "runs.jsonl") if r["status"] == "failed"]
+    assert lost["seed"] == 1 and "killed by signal 9" in lost["error"]
+
+    rerun = run_suite(cfg, progress=False, log=lambda *_: None, executor=ProcessExecutor(jobs=2))
+    assert [o.status for o in rerun] == ["skipped", "ok"]
+    assert 0 < rerun[1].records[0]["resumed_from_step"] < 150  # continued from the killed job's checkpoint
+
+
+def kill_process_when_checkpointed(job: Job, started: list, killed: list, timeout: float = 300.0) -> None:
+    """SIGKILL the worker process running ``job`` once its first checkpoint is on disk (mid-training)."""
+    checkpoint, deadline = run_dir(job.entry, job.cfg) / "checkpoint.pt", time.monotonic() + timeout
+    while time.monotonic() < deadline and not killed:
+        workers = [w for w in started if w.job.seed == job.seed]
+        if workers and checkpoint.exists():
+            os.kill(workers[0].process.pid, signal.SIGKILL)
+            killed.append(workers[0].process.pid)
+        time.sleep(0.005)
+
+
+def test_a_mistake_found_in_a_worker_process_is_one_line(tmp_path):
+    cfg = tiny_suite(tmp_path, "mistake", models=(ModelEntry("yolo_lines_tiny"),), seeds=1)
+    with pytest.raises(UserError, match="needs a page dataset"):  # raised in the worker, as in turn
+        run_suite(cfg, progress=False, log=lambda *_: None, executor=ProcessExecutor(jobs=2))
+    assert not read_records(cfg.results_path / "runs.jsonl")
+
+
+def test_worker_processes_refuse_a_job_that_trains_on_cuda(tmp_path):
+    cfg = tiny_suite(tmp_path, "cuda", seeds=1)
+    cfg = replace(cfg, train=replace(cfg.train, device="cuda"))
+    with pytest.raises(UserError, match="runs CPU jobs side by side"):
+        run_suite(cfg, progress=False, log=lambda *_: None, executor=ProcessExecutor())
 
 
 def test_the_ray_executor_without_ray_is_one_line(tmp_path, monkeypatch, capsys):
