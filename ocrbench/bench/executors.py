@@ -23,6 +23,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -149,8 +150,8 @@ class Worker:
     @classmethod
     def start(cls, context, index: int, job: Job, resume: bool, threads: int) -> Worker:
         receiving, sending = context.Pipe(duplex=False)
-        process = context.Process(target=worker_main, args=(sending, job, resume, threads, os.getcwd()),
-                                  name=task_name(job), daemon=True)
+        process = context.Process(target=worker_main, name=task_name(job), daemon=True,
+                                  args=(sending, job, resume, threads, os.getcwd(), warnings.formatwarning))
         process.start()
         sending.close()  # the worker holds the only sending end: its death is an end of file here
         return cls(index, job, process, receiving)
@@ -176,8 +177,10 @@ class Worker:
         return outcome
 
 
-def worker_main(sending, job: Job, resume: bool, threads: int, cwd: str) -> None:
-    """A worker's body: the job's outcome and records, or the user error that stopped it."""
+def worker_main(sending, job: Job, resume: bool, threads: int, cwd: str, formatwarning=None) -> None:
+    """A worker's body: the job's outcome and records, or the user error that stopped it. ``formatwarning``:
+    the driver's (the command line's one-line warnings)."""
+    warnings.formatwarning = formatwarning or warnings.formatwarning
     try:
         result = run_job_task(job, resume, threads, cwd)
     except UserError as e:  # as a plain UserError: a subclass's own __init__ may not unpickle
