@@ -53,6 +53,8 @@ CPUS_PER_JOB = 1  # as many CPU jobs at once as cores; give more to models whose
 # and the next run of the suite resumes it from its checkpoint. A retry (--max-retries) resumes from the
 # checkpoint too, and duplicates no row: a task's records reach the driver only when it has finished.
 MAX_RETRIES = 0
+# seconds a worker gets to end on its own after Ctrl-C (it saves nothing more: its last checkpoint stands)
+WORKER_GRACE_S = 10.0
 # environment variables a task needs to see the driver's choices (a cluster node does not inherit them)
 FORWARDED_ENV = ("OCRBENCH_CACHE",)
 
@@ -109,7 +111,7 @@ class ProcessExecutor:
         # spawn, not fork: a forked child of a process whose torch thread pools exist can deadlock
         context, queue = multiprocessing.get_context("spawn"), list(owed.items())
         running: dict = {}  # the end of each worker's pipe -> the worker
-        done, t0 = {}, time.perf_counter()
+        done, t0, interrupted = {}, time.perf_counter(), False
         try:
             while queue or running:
                 while queue and len(running) < self.width:
@@ -122,10 +124,12 @@ class ProcessExecutor:
                     worker = running.pop(connection)
                     done[worker.index] = worker.outcome()
                     log_outcome(log, worker.job, done[worker.index], t0)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:  # a user error or Ctrl-C: the other workers stop (their checkpoints stay for a resume)
-            for worker in running.values():
-                worker.process.terminate()
-                worker.process.join()
+            for worker in running.values():  # Ctrl-C reached the workers too: they end on their own first
+                worker.stop(grace=WORKER_GRACE_S if interrupted else 0.0)
         return done
 
 
@@ -156,6 +160,13 @@ class Worker:
         sending.close()  # the worker holds the only sending end: its death is an end of file here
         return cls(index, job, process, receiving)
 
+    def stop(self, grace: float = 0.0) -> None:
+        """End the worker: after ``grace`` seconds to end on its own, terminated."""
+        self.process.join(grace)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
     def outcome(self) -> RunOutcome:
         """Append the finished job's records under its results folder; a worker that died without answering
         is one ``failed`` row. A user error is raised."""
@@ -185,6 +196,8 @@ def worker_main(sending, job: Job, resume: bool, threads: int, cwd: str, formatw
         result = run_job_task(job, resume, threads, cwd)
     except UserError as e:  # as a plain UserError: a subclass's own __init__ may not unpickle
         result = UserError(str(e))
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the terminal: the driver says it, once
+        return
     sending.send(result)
     sending.close()
 

@@ -4,6 +4,7 @@ Ray. One local Ray instance (2 CPUs) serves the Ray tests; the others run withou
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -229,6 +230,16 @@ def test_a_mistake_found_in_a_worker_process_is_one_line(tmp_path):
     with pytest.raises(UserError, match="needs a page dataset"):  # raised in the worker, as in turn
         run_suite(cfg, progress=False, log=lambda *_: None, executor=ProcessExecutor(jobs=2))
     assert not read_records(cfg.results_path / "runs.jsonl")
+
+
+def test_an_interrupted_worker_sends_nothing_and_prints_nothing(monkeypatch, capsys):
+    """Ctrl-C reaches every process of the terminal: the driver prints the one line, a worker stays quiet."""
+    def interrupted(*_):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(executors, "run_job_task", interrupted)
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    executors.worker_main(sending, None, True, 1, os.getcwd())
+    assert not receiving.poll(0.1) and capsys.readouterr() == ("", "")
 
 
 def test_worker_processes_refuse_a_job_that_trains_on_cuda(tmp_path):
