@@ -98,12 +98,9 @@ class ProcessExecutor:
 
     def __call__(self, jobs: Sequence[Job], resume: bool = True, progress: bool = True, log=print
                  ) -> list[RunOutcome]:
-        outcomes = {i: skip_job(job, log) for i, job in enumerate(jobs) if not job.todo}
-        owed = {i: job for i, job in enumerate(jobs) if job.todo}
+        outcomes, owed = split_owed(jobs, log)
         for job in owed.values():
             check_trains_on_cpu(job)
-        for folder in {job.cfg.results_path for job in owed.values()}:
-            check_writable(folder)  # before training, so no finished job's record can be lost
         outcomes.update(self._run(owed, resume, progress, log) if owed else {})
         return [outcomes[i] for i in range(len(jobs))]
 
@@ -131,6 +128,21 @@ class ProcessExecutor:
             for worker in running.values():  # Ctrl-C reached the workers too: they end on their own first
                 worker.stop(grace=WORKER_GRACE_S if interrupted else 0.0)
         return done
+
+
+def split_owed(jobs: Sequence[Job], log) -> tuple[dict[int, RunOutcome], dict[int, Job]]:
+    """({index: skipped outcome} of the jobs with nothing owed, {index: job} of the others), once every results
+    folder of the owed jobs is known to be writable: before training, so no finished job's record is lost."""
+    owed = {i: job for i, job in enumerate(jobs) if job.todo}
+    for folder in {job.cfg.results_path for job in owed.values()}:
+        check_writable(folder)
+    return {i: skip_job(job, log) for i, job in enumerate(jobs) if not job.todo}, owed
+
+
+def append_written(job: Job, written: list[tuple[str, dict]]) -> None:
+    """A finished task's records under the job's results folder, in the order the task made them."""
+    for name, record in written:
+        append_record(job.cfg.results_path / name, record)
 
 
 def check_trains_on_cpu(job: Job) -> None:
@@ -183,8 +195,7 @@ class Worker:
         if isinstance(result, UserError):
             raise result
         outcome, written = result
-        for name, record in written:
-            append_record(self.job.cfg.results_path / name, record)
+        append_written(self.job, written)
         return outcome
 
 
@@ -236,11 +247,8 @@ class RayExecutor:
 
     def __call__(self, jobs: Sequence[Job], resume: bool = True, progress: bool = True, log=print
                  ) -> list[RunOutcome]:
-        outcomes = {i: skip_job(job, log) for i, job in enumerate(jobs) if not job.todo}
-        owed = {i: job for i, job in enumerate(jobs) if job.todo}
+        outcomes, owed = split_owed(jobs, log)
         if owed:
-            for folder in {job.cfg.results_path for job in owed.values()}:
-                check_writable(folder)  # before training, so no finished job's record can be lost
             with ray_session(self.address, self.ray_cpus) as ray:
                 outcomes.update(self._run(ray, owed, resume, log))
         return [outcomes[i] for i in range(len(jobs))]
@@ -311,8 +319,7 @@ def collect(ray, ref, job: Job) -> RunOutcome:
         return lost_job(job, e.cause or e)
     except ray.exceptions.RayError as e:  # WorkerCrashedError, OutOfMemoryError, NodeDiedError, ...
         return lost_job(job, e)
-    for name, record in written:
-        append_record(job.cfg.results_path / name, record)
+    append_written(job, written)
     return outcome
 
 
