@@ -45,8 +45,10 @@ def register(sub) -> None:
     dl.add_argument("name", nargs="?", help="dataset name (see --list)")
     dl.add_argument("--list", action="store_true", help="list the downloadable datasets and whether they are here")
     dl.add_argument("--from", dest="mirror", metavar="DIR",
-                    help="install from a local mirror DIR/<name>/ instead of the network (default: $OCRBENCH_MIRROR)")
-    dl.add_argument("--base-url", help="fetch the recipe's files from this URL instead of the recipe's")
+                    help="install from a local mirror DIR/<name>/ (the files and their SHA256SUMS.orig; a downloaded "
+                         "dataset folder is one) instead of the network (default: $OCRBENCH_MIRROR)")
+    dl.add_argument("--base-url", help="fetch the files from this copy of the source instead of GitHub's raw files (the "
+                    "list of files still comes from GitHub)")
     dl.add_argument("--force", action="store_true", help="download again even when the dataset is installed")
     dl.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json(dl)

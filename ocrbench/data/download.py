@@ -1,27 +1,33 @@
 """``ocrbench data download NAME``: datasets from outside a package registry, fetched on request and verified.
 
-A **recipe** (one JSON file per dataset in ``ocrbench/data/recipes/``, or from an installed package through the
-``ocrbench.recipes`` entry-point group) pins the source (repository + commit, or DOI), the base URL, and every
-file: its path under the base URL, its path in the dataset folder, sha256, size in bytes, kind (``image`` /
-``xml`` / ``text``) and, for images, the original width and height.
+A **recipe** pins a collection in a few lines of code, beside the dataset that reads it (e.g.
+:mod:`ocrbench.datasets.copiste`), or from an installed package through the ``ocrbench.recipes`` entry-point
+group: the GitHub repository and commit, glob patterns of the data files, their number and size, and **one
+digest**: the sha256 of their ``sha256sum`` listing (``<sha256>  <source path>`` lines sorted by path). Nothing
+of the source is packaged, not even its file list: the list comes from the source at download time.
 
-:func:`download` fetches the files into ``<cache>/datasets/.partial/<name>/`` (a cut-off file is resumed with an
-HTTP Range request), verifies each one, runs the recipe's ``postprocess`` (e.g. :func:`document_splits`), writes
-``MANIFEST.json`` and renames the staging folder to ``<cache>/datasets/<name>/`` in one step: a dataset folder
-either is complete or does not exist. Every fault (wrong checksum, HTTP error, no network, disk full) is one
-:class:`~ocrbench.errors.DataError` line; the finished files stay staged, so a rerun goes on from there.
+:func:`download` lists the files of the pinned commit (GitHub's git-tree API), fetches each into
+``<cache>/datasets/.partial/<name>/`` (a cut-off file is resumed with an HTTP Range request), checks each against
+the listing's git object hash (so a corrupt file is named), then the collection against the pinned digest, runs
+the recipe's ``postprocess`` (e.g. :func:`document_splits`), writes ``MANIFEST.json`` and the originals'
+listing ``SHA256SUMS.orig``, and renames the staging folder to ``<cache>/datasets/<name>/`` in one step: a
+dataset folder either is complete or does not exist. Every fault (wrong checksum, HTTP error, no network, disk
+full) is one :class:`~ocrbench.errors.DataError` line; the finished files stay staged, so a rerun goes on from
+there.
 
-**Mirrors** (``--from DIR`` or ``$OCRBENCH_MIRROR``: ``DIR/<name>/<destination path>``) are for offline
-machines and may hold **reduced copies of the images**: an image whose sha256 differs is accepted from a mirror
-only when it decodes and has the original's aspect ratio within the rounding of an integer downscale. XML, text
-and split files must match their sha256 exactly, and from the network every file must. The manifest records
-``image_source`` (``original`` or ``mirror (reduced copy)``) and the dataset **version**, a digest of the
-non-image files only (what determines the lines and splits), so a full download and a mirror copy share it.
+**Mirrors** (``--from DIR`` or ``$OCRBENCH_MIRROR``: ``DIR/<name>/<destination path>`` plus the listing
+``DIR/<name>/SHA256SUMS.orig``; every downloaded dataset folder is one) are for offline machines. The listing
+must hash to the pinned digest; then each file must match its line, except that a mirror may hold **reduced
+copies of the images**: an image whose sha256 differs is accepted only when it decodes and has the size of its
+page (the XML of the same name) divided by an integer. The manifest records ``image_source`` (``original`` or
+``mirror (reduced copy)``) and the dataset **version**, a digest of the non-image files only (what determines the
+lines and splits), so a full download and a mirror copy share it.
 """
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import hashlib
 import http.client
 import json
@@ -30,26 +36,29 @@ import re
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import DataError, NotDownloaded, UnknownNameError, UserError
 from ..records import atomic_write_text
 from .cache import cache_home
 
-RECIPES_DIR = Path(__file__).parent / "recipes"
 ENTRY_POINT_GROUP = "ocrbench.recipes"
 MIRROR_ENV = "OCRBENCH_MIRROR"
 MANIFEST = "MANIFEST.json"
+LISTING = "SHA256SUMS.orig"  # sha256sum lines of the original data files by source path (a folder's or a mirror's)
 STAGING = ".partial"  # <cache>/datasets/.partial/<name>/: files of an unfinished download, kept for resuming
 PART_SUFFIX = ".part"  # a file still being received
-KINDS = ("image", "xml", "text")
+GITHUB_API = "https://api.github.com"  # where the pinned commit's file list comes from (tests point it elsewhere)
+GITHUB_RAW = "https://raw.githubusercontent.com"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 ORIGINAL, REDUCED = "original", "mirror (reduced copy)"
 TIMEOUT_S = 30  # per connect / read: a stalled server fails in half a minute instead of hanging the command
 CHUNK = 1 << 16
@@ -58,84 +67,121 @@ USER_AGENT = "ocrbench-data-download"
 
 # ---- recipes ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RecipeFile:
-    source: str  # path under the recipe's base URL
-    dest: str  # path in the dataset folder
-    sha256: str
-    size: int  # bytes
-    kind: str  # image, xml or text
-    width: int | None = None  # original pixel size of an image: checks a mirror's reduced copy
-    height: int | None = None
-
-
-@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str
     license: str
     citation: str
-    source: dict  # {"repository": URL, "commit": SHA} or {"doi": ...}
-    base_url: str
-    files: tuple[RecipeFile, ...]
+    repository: str  # https://github.com/OWNER/NAME
+    commit: str  # 40 hex digits: the files never change under a recipe
+    data: tuple[str, ...]  # glob patterns of source paths (``*`` stays inside one folder): the files `digest` pins
+    digest: str  # sha256 of the data files' sha256sum listing (see listing_text)
+    count: int  # data files, and bytes of data and documents: shown before a download, checked against the source
+    bytes: int
+    documents: tuple[str, ...] = ()  # license / citation files fetched with the data (checked by the source's hash)
+    flatten: bool = False  # destination = the file name only (a name met twice is an error)
+    rename: tuple[tuple[str, str], ...] = ()  # (source path, destination) pairs that differ from the rule
     postprocess: str | None = None  # name in POSTPROCESS, run on the staged folder before it is installed
-    origin: str = ""  # the JSON file it was read from (for messages)
-    extra: dict = field(default_factory=dict)
 
-    @property
-    def size(self) -> int:
-        return sum(f.size for f in self.files)
+    def __post_init__(self):
+        where = f"recipe {self.name}"
+        if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", self.repository):
+            raise DataError(f"{where}: repository must be https://github.com/OWNER/NAME, not {self.repository!r}")
+        if not (re.fullmatch(r"[0-9a-f]{40}", self.commit) and re.fullmatch(r"[0-9a-f]{64}", self.digest)):
+            raise DataError(f"{where}: commit must be 40 hex digits and digest 64")
+        if not self.data or self.count < 1 or self.bytes < 0:
+            raise DataError(f"{where}: data needs at least one pattern and count >= 1")
+        for dest in [self.dest(p) for p in (*self.data, *self.documents)]:
+            if PurePosixPath(dest).is_absolute() or ".." in PurePosixPath(dest).parts:
+                raise DataError(f"{where}: destination {dest!r} must stay inside the dataset folder")
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "") -> Recipe:
+        """A recipe from a plain dict (an entry point's), its lists as tuples."""
+        known = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
         where = origin or data.get("name", "recipe")
-        required = ("name", "description", "license", "citation", "source", "base_url", "files")
-        missing = [k for k in required if k not in data]
-        if missing:
+        if missing := sorted(required - set(data)):
             raise DataError(f"recipe {where}: missing field(s) {', '.join(missing)}")
-        files = tuple(_recipe_file(f, where) for f in data["files"])
-        dests = [f.dest for f in files]
-        if len(set(dests)) != len(dests):
-            raise DataError(f"recipe {where}: two files share a destination path")
-        known = {k: data[k] for k in required if k != "files"}
-        extra = {k: v for k, v in data.items() if k not in (*required, "postprocess")}
-        return cls(**known, files=files, postprocess=data.get("postprocess"), origin=origin, extra=extra)
+        if unknown := sorted(set(data) - known):
+            raise DataError(f"recipe {where}: unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        as_tuples = {k: tuple(tuple(v) if isinstance(v, list) else v for v in data[k])
+                     for k in ("data", "documents", "rename") if k in data}
+        return cls(**{**data, **as_tuples})
+
+    @property
+    def slug(self) -> str:  # OWNER/NAME
+        return self.repository.removeprefix("https://github.com/")
+
+    @property
+    def source(self) -> dict:
+        return {"repository": self.repository, "commit": self.commit}
+
+    @property
+    def raw_url(self) -> str:
+        return f"{GITHUB_RAW}/{self.slug}/{self.commit}"
+
+    def selects(self, path: str) -> bool:
+        return any(glob_match(path, pattern) for pattern in self.data)
+
+    def dest(self, path: str) -> str:
+        return dict(self.rename).get(path, PurePosixPath(path).name if self.flatten else path)
 
 
-def _recipe_file(entry: dict, where: str) -> RecipeFile:
-    try:
-        f = RecipeFile(**entry)
-    except TypeError as e:
-        raise DataError(f"recipe {where}: bad file entry {entry}: {e}") from None
-    if f.kind not in KINDS or not re.fullmatch(r"[0-9a-f]{64}", f.sha256) or f.size < 0:
-        raise DataError(f"recipe {where}: file {f.dest}: kind must be one of {KINDS}, sha256 64 hex digits, "
-                        f"size >= 0")
-    if Path(f.dest).is_absolute() or ".." in Path(f.dest).parts:
-        raise DataError(f"recipe {where}: destination {f.dest!r} must stay inside the dataset folder")
-    return f
+def glob_match(path: str, pattern: str) -> bool:
+    """``fnmatch`` per path segment: ``data/*/*.jpg`` matches ``data/a/b.jpg`` only (``*`` never crosses a ``/``)."""
+    parts, pats = path.split("/"), pattern.split("/")
+    return len(parts) == len(pats) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts, pats))
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    path = Path(path)
-    try:
-        return Recipe.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"cannot read recipe {path}: {e}") from None
+def listing_text(sums: dict[str, str]) -> str:
+    """The ``sha256sum`` listing of ``{source path: sha256}``, sorted by path: what a recipe's digest hashes."""
+    return "".join(f"{sha}  {path}\n" for path, sha in sorted(sums.items()))
+
+
+def listing_digest(sums: dict[str, str]) -> str:
+    return hashlib.sha256(listing_text(sums).encode()).hexdigest()
+
+
+def parse_listing(path: Path) -> dict[str, str]:
+    """``{source path: sha256}`` of a ``sha256sum`` file (a ``*`` before the path marks binary mode)."""
+    sums = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
+        if not match:
+            raise DataError(f"{path}, line {number}: not a sha256sum line (<64 hex digits>  <path>)")
+        sums[match[2]] = match[1]
+    return sums
+
+
+_REGISTERED: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    """Add a packaged recipe (the dataset module that reads the collection declares it); returns it."""
+    if recipe.name in _REGISTERED:
+        raise DataError(f"dataset recipe {recipe.name!r} is declared twice")
+    _REGISTERED[recipe.name] = recipe
+    return recipe
 
 
 @lru_cache(maxsize=1)
 def _all_recipes() -> dict[str, Recipe]:
-    found: dict[str, Recipe] = {}
-    for recipe in [*map(load_recipe, sorted(RECIPES_DIR.glob("*.json"))), *_plugin_recipes()]:
+    from .. import datasets  # noqa: F401  (its modules declare the packaged recipes)
+
+    found = dict(_REGISTERED)
+    for recipe in _plugin_recipes():
         if recipe.name in found:
-            raise DataError(f"dataset recipe {recipe.name!r} is defined twice ({found[recipe.name].origin} and "
-                            f"{recipe.origin})")
+            raise DataError(f"dataset recipe {recipe.name!r} is defined twice (a packaged one and an entry point's)")
         found[recipe.name] = recipe
     return found
 
 
 def _plugin_recipes() -> Iterable[Recipe]:
-    """Recipes of installed packages: an ``ocrbench.recipes`` entry point names a package (or module) whose
-    folder holds ``*.json`` recipes, or an object that is a recipe dict, a list of them, or a folder path."""
+    """Recipes of installed packages: an ``ocrbench.recipes`` entry point names a :class:`Recipe`, a dict of its
+    fields, or a list of either."""
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
@@ -143,13 +189,8 @@ def _plugin_recipes() -> Iterable[Recipe]:
             warnings.warn(f"skipped recipe plugin {ep.name!r} ({ep.value}): it failed to import with "
                           f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
             continue
-        if isinstance(obj, dict):
-            yield Recipe.from_dict(obj, f"entry point {ep.name}")
-        elif isinstance(obj, list):
-            yield from (Recipe.from_dict(d, f"entry point {ep.name}") for d in obj)
-        else:
-            folder = Path(obj) if isinstance(obj, (str, os.PathLike)) else Path(obj.__file__).parent
-            yield from map(load_recipe, sorted(folder.glob("*.json")))
+        for item in obj if isinstance(obj, list) else [obj]:
+            yield item if isinstance(item, Recipe) else Recipe.from_dict(item, f"entry point {ep.name}")
 
 
 def list_recipes() -> list[str]:
@@ -205,6 +246,87 @@ def postprocess(name: str):
     return wrap
 
 
+# ---- the source's files ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceFile:
+    source: str  # path in the repository
+    dest: str  # path in the dataset folder
+    document: bool  # a license / citation file: not in the pinned listing
+    size: int | None = None  # bytes, when the listing says (GitHub's does; a mirror's sha256sum does not)
+    git_sha1: str | None = None  # git's object hash of the file at the commit (from GitHub's listing)
+    sha256: str | None = None  # from a mirror's listing
+
+    @property
+    def kind(self) -> str:
+        suffix = PurePosixPath(self.dest).suffix.lower()
+        return "image" if suffix in IMAGE_SUFFIXES else "xml" if suffix == ".xml" else "text"
+
+
+def _source_file(recipe: Recipe, path: str, **known) -> SourceFile:
+    return SourceFile(path, recipe.dest(path), path in recipe.documents, **known)
+
+
+def _checked(recipe: Recipe, files: list[SourceFile], where: str) -> list[SourceFile]:
+    """``files`` with the images last (a reduced copy is checked against its page's XML), after checking that
+    the data files are as many as pinned, the documents all there, and no two share a destination."""
+    data = [f for f in files if not f.document]
+    if len(data) != recipe.count:
+        raise DataError(f"{recipe.name}: {where} has {len(data)} data files matching {', '.join(recipe.data)} where "
+                        f"the recipe pins {recipe.count} (commit {recipe.commit[:12]})")
+    if missing := sorted(set(recipe.documents) - {f.source for f in files}):
+        raise DataError(f"{recipe.name}: {where} has no {', '.join(missing)}")
+    seen: dict[str, str] = {}
+    for f in files:
+        if f.dest in seen:
+            raise DataError(f"recipe {recipe.name}: {f.source} and {seen[f.dest]} both go to {f.dest}")
+        seen[f.dest] = f.source
+    return sorted(files, key=lambda f: (f.kind == "image", f.source))
+
+
+def github_listing(recipe: Recipe) -> list[SourceFile]:
+    """The recipe's files at its commit, with their sizes and git hashes, from GitHub's git-tree API."""
+    url = f"{GITHUB_API}/repos/{recipe.slug}/git/trees/{recipe.commit}?recursive=1"
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            tree = json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        raise DataError(f"cannot list {recipe.repository} at {recipe.commit[:12]} ({url}): HTTP {e.code} {e.reason}"
+                        + (" (GitHub's hourly limit for anonymous requests: try again later)" if e.code == 403 else
+                           "")) from None
+    except urllib.error.URLError as e:
+        raise _network_error(url, e.reason) from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException, json.JSONDecodeError) as e:
+        raise _network_error(url, f"{type(e).__name__}: {e}") from None
+    if tree.get("truncated"):
+        raise DataError(f"GitHub's listing of {recipe.repository} is truncated (over 100,000 files): the recipe "
+                        f"needs another source")
+    blobs = {e["path"]: e for e in tree.get("tree", []) if e.get("type") == "blob"}
+    files = [_source_file(recipe, path, size=e["size"], git_sha1=e["sha"]) for path, e in blobs.items()
+             if recipe.selects(path) or path in recipe.documents]
+    return _checked(recipe, files, f"{recipe.repository} at {recipe.commit[:12]}")
+
+
+def mirror_listing(recipe: Recipe, folder: Path) -> list[SourceFile]:
+    """The recipe's files in a mirror folder, from the folder's listing, which must hash to the pinned digest."""
+    path = folder / LISTING
+    if not path.is_file():
+        raise DataError(f"{path} is missing: a mirror holds MIRROR/<dataset>/ with the files and {LISTING} (the "
+                        f"originals' sha256sum lines by source path; every downloaded dataset folder has one)")
+    try:
+        sums = parse_listing(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    data = {p: sha for p, sha in sums.items() if recipe.selects(p)}
+    if listing_digest(data) != recipe.digest:
+        raise DataError(f"{path} does not list the files of {recipe.name} at commit {recipe.commit[:12]} ({len(data)} "
+                        f"lines match, {recipe.count} pinned; their digest differs from the recipe's): a mirror "
+                        f"of another version, or changed")
+    files = [_source_file(recipe, p, sha256=sha) for p, sha in data.items()]
+    files += [_source_file(recipe, p, sha256=sums.get(p)) for p in recipe.documents]
+    return _checked(recipe, files, str(folder))
+
+
 # ---- verification -----------------------------------------------------------------------------------------
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
@@ -214,9 +336,34 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def reduced_copy_problem(path: Path, f: RecipeFile) -> str | None:
-    """Why ``path`` is not an acceptable reduced copy of image ``f``, or None: it must decode and be the
-    original's size divided by an integer k (each side within one pixel of W/k, H/k: any rounding)."""
+def git_sha1_of(path: Path) -> str:
+    """Git's object hash of a file (``git hash-object``): sha1 of ``blob <size>\\0`` and the bytes."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+_PAGE_SIZE = (re.compile(r'<(?:\w+:)?Page\b[^>]*?\bWIDTH="(\d+)"[^>]*?\bHEIGHT="(\d+)"'),  # ALTO
+              re.compile(r'<(?:\w+:)?Page\b[^>]*?\bimageWidth="(\d+)"[^>]*?\bimageHeight="(\d+)"'))  # PAGE
+
+
+def page_size(xml: Path) -> tuple[int, int] | None:
+    """The original image size that an ALTO or PAGE file declares for its page (None when it says none)."""
+    try:
+        head = xml.read_text(encoding="utf-8", errors="replace")[:20000]  # the Page element comes early
+    except OSError:
+        return None
+    for pattern in _PAGE_SIZE:
+        if match := pattern.search(head):
+            return int(match[1]), int(match[2])
+    return None
+
+
+def reduced_copy_problem(path: Path, original: tuple[int, int] | None) -> str | None:
+    """Why ``path`` is not an acceptable reduced copy of an image of size ``original``, or None: it must decode
+    and be the original's size divided by an integer k (each side within one pixel of W/k, H/k: any rounding)."""
     from PIL import Image
 
     try:
@@ -225,25 +372,32 @@ def reduced_copy_problem(path: Path, f: RecipeFile) -> str | None:
             w, h = im.size
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for a broken file
         return f"does not decode as an image ({type(e).__name__}: {e})"
-    if not (f.width and f.height):
-        return "the recipe does not give the original's width and height"
-    k = max(1, round(f.width / w))
-    if abs(f.width / k - w) > 1 or abs(f.height / k - h) > 1:
-        return f"{w}x{h} is not the original {f.width}x{f.height} reduced by an integer factor"
+    if original is None:
+        return "no XML of the same name gives the original's size"
+    k = max(1, round(original[0] / w))
+    if abs(original[0] / k - w) > 1 or abs(original[1] / k - h) > 1:
+        return f"{w}x{h} is not the original {original[0]}x{original[1]} reduced by an integer factor"
     return None
 
 
-def verify(path: Path, f: RecipeFile, from_mirror: bool) -> tuple[str, str]:
+def verify(path: Path, f: SourceFile, from_mirror: bool) -> tuple[str, str]:
     """``(sha256, how it was verified)`` of the staged file ``path``, or a DataError saying why it is refused."""
     actual = sha256_of(path)
+    if f.git_sha1 is not None:
+        if git_sha1_of(path) == f.git_sha1:
+            return actual, "git hash"
+        raise DataError(f"{f.dest}: its git hash does not match the source's listing (corrupt or changed at the "
+                        f"source)")
+    if f.sha256 is None:  # a mirror's document (license, citation) that its listing does not cover
+        return actual, "copied (not in the mirror's listing)"
     if actual == f.sha256:
         return actual, "sha256"
     if from_mirror and f.kind == "image":
-        problem = reduced_copy_problem(path, f)
+        problem = reduced_copy_problem(path, page_size(path.with_suffix(".xml")))
         if problem is None:
             return actual, "reduced copy: decodes, aspect ratio of the original"
-        raise DataError(f"{f.dest}: sha256 differs from the recipe's and {problem}")
-    raise DataError(f"{f.dest}: sha256 {actual[:16]}... does not match the recipe's {f.sha256[:16]}... "
+        raise DataError(f"{f.dest}: sha256 differs from the listing's and {problem}")
+    raise DataError(f"{f.dest}: sha256 {actual[:16]}... does not match the listing's {f.sha256[:16]}... "
                     f"({'only images may be reduced copies' if from_mirror else 'corrupt or changed at the source'})")
 
 
@@ -256,7 +410,7 @@ def dataset_version(files: dict[str, dict]) -> str:
 
 # ---- fetching ---------------------------------------------------------------------------------------------
 def _disk_full(target: Path, recipe: Recipe) -> DataError:
-    return DataError(f"disk full while writing {target} ({recipe.name} needs {recipe.size / 1e6:.1f} MB): free "
+    return DataError(f"disk full while writing {target} ({recipe.name} needs {recipe.bytes / 1e6:.1f} MB): free "
                      f"space, or set OCRBENCH_CACHE to a folder on another disk; finished files are kept in "
                      f"{target.parent} and a rerun goes on from there")
 
@@ -294,7 +448,7 @@ def fetch_url(url: str, target: Path, size: int, advance: Callable[[int], None])
         if e.code == 416:  # the part does not fit the file at the source: start it afresh (no Range then)
             part.unlink()
             return fetch_url(url, target, size, advance)
-        hint = " (the recipe's path or --base-url is wrong, or the source moved)" if e.code == 404 else ""
+        hint = " (--base-url is wrong, or the source moved)" if e.code == 404 else ""
         raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}{hint}") from None
     except urllib.error.URLError as e:
         raise _network_error(url, e.reason) from None
@@ -331,8 +485,9 @@ def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, bas
              cache_dir: str | os.PathLike | None = None, progress: bool = True, force: bool = False) -> dict:
     """Fetch, verify and install dataset ``name`` (or a :class:`Recipe` not in the registry); returns its
     manifest (``already: True`` when it was installed before and ``force`` is off). ``mirror`` (default
-    ``$OCRBENCH_MIRROR``) is a local folder ``MIRROR/<name>/<file>``; ``base_url`` replaces the recipe's (a copy
-    of the source on another server)."""
+    ``$OCRBENCH_MIRROR``) is a local folder ``MIRROR/<name>/<file>`` with its listing; ``base_url`` serves the
+    source's paths instead of GitHub's raw files (a copy of the source on another server; the list of files
+    still comes from GitHub)."""
     recipe = name if isinstance(name, Recipe) else get_recipe(name)
     name = recipe.name
     mirror = mirror or os.environ.get(MIRROR_ENV) or None
@@ -344,16 +499,19 @@ def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, bas
     if not force and final.exists():
         raise DataError(f"{final} exists but has no {MANIFEST} (not made by a download): move it away, or "
                         f"replace it with --force")
+    finish = postprocessor(recipe)  # before the download: an unknown name fails in seconds, not after it
+    origin = str(Path(mirror).expanduser() / name) if mirror else (base_url or recipe.raw_url).rstrip("/")
+    listing = mirror_listing(recipe, Path(origin)) if mirror else github_listing(recipe)
     staging = datasets_root(cache_dir) / STAGING / name
     staging.mkdir(parents=True, exist_ok=True)
-    origin = str(Path(mirror).expanduser() / name) if mirror else (base_url or recipe.base_url).rstrip("/")
-    finish = postprocessor(recipe)  # before the download: an unknown name fails in seconds, not after it
-    files = _fetch_all(recipe, staging, origin, bool(mirror), progress)
+    files = _fetch_all(recipe, listing, staging, origin, bool(mirror), progress)
+    originals = _originals(recipe, listing, files)
     for written in finish(staging) if finish else []:
         files[written] = {"sha256": sha256_of(staging / written), "size": (staging / written).stat().st_size,
                           "kind": "text", "verified": f"generated ({recipe.postprocess})"}
     manifest = _manifest(recipe, files, origin)
     try:
+        atomic_write_text(staging / LISTING, listing_text(originals))
         atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     except OSError as e:
         raise (_disk_full(staging / MANIFEST, recipe) if e.errno == errno.ENOSPC else e) from None
@@ -361,28 +519,41 @@ def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, bas
     return {**manifest, "already": False, "path": str(final)}
 
 
-def _fetch_all(recipe: Recipe, staging: Path, origin: str, from_mirror: bool, progress: bool) -> dict[str, dict]:
+def _originals(recipe: Recipe, listing: list[SourceFile], files: dict[str, dict]) -> dict[str, str]:
+    """``{source path: sha256}`` of the original data files, which must hash to the pinned digest (a file the
+    source's listing vouched for, in a list that is not the pinned one, fails here)."""
+    originals = {f.source: files[f.dest].get("original_sha256", files[f.dest]["sha256"])
+                 for f in listing if not f.document}
+    if listing_digest(originals) != recipe.digest:
+        raise DataError(f"{recipe.name}: the files of {recipe.repository} at {recipe.commit[:12]} are not the ones "
+                        f"the recipe pins (their sha256 listing's digest differs): the recipe's patterns or digest "
+                        f"are wrong")
+    return originals
+
+
+def _fetch_all(recipe: Recipe, listing: list[SourceFile], staging: Path, origin: str, from_mirror: bool,
+               progress: bool) -> dict[str, dict]:
     from ..progress import progress_bar
 
-    bar = progress_bar(total=recipe.size, progress=progress, desc=recipe.name, unit="B", unit_scale=True,
+    bar = progress_bar(total=recipe.bytes, progress=progress, desc=recipe.name, unit="B", unit_scale=True,
                        unit_divisor=1024)
     files = {}
     try:
-        for f in recipe.files:
+        for f in listing:
             files[f.dest] = _fetch_one(recipe, f, staging, origin, from_mirror, bar.update)
     finally:
         bar.close()
     return files
 
 
-def _fetch_one(recipe: Recipe, f: RecipeFile, staging: Path, origin: str, from_mirror: bool,
+def _fetch_one(recipe: Recipe, f: SourceFile, staging: Path, origin: str, from_mirror: bool,
                advance: Callable[[int], None]) -> dict:
     target = staging / f.dest
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_file():  # finished by an earlier run: checked again, refetched when it no longer passes
         try:
             sha, how = verify(target, f, from_mirror)
-            advance(f.size)
+            advance(target.stat().st_size)
             return _file_entry(f, target, sha, how)
         except DataError:
             target.unlink()
@@ -391,7 +562,7 @@ def _fetch_one(recipe: Recipe, f: RecipeFile, staging: Path, origin: str, from_m
             target.with_name(target.name + PART_SUFFIX).unlink(missing_ok=True)
             copy_from_mirror(Path(origin) / f.dest, target, advance)
         else:
-            fetch_url(f"{origin}/{f.source}", target, f.size, advance)
+            fetch_url(f"{origin}/{urllib.parse.quote(f.source)}", target, f.size or 0, advance)
     except OSError as e:
         if e.errno == errno.ENOSPC:
             target.with_name(target.name + PART_SUFFIX).unlink(missing_ok=True)  # frees the space it took
@@ -405,9 +576,9 @@ def _fetch_one(recipe: Recipe, f: RecipeFile, staging: Path, origin: str, from_m
     return _file_entry(f, target, sha, how)
 
 
-def _file_entry(f: RecipeFile, path: Path, sha: str, how: str) -> dict:
+def _file_entry(f: SourceFile, path: Path, sha: str, how: str) -> dict:
     entry = {"sha256": sha, "size": path.stat().st_size, "kind": f.kind, "verified": how}
-    if sha != f.sha256:
+    if f.sha256 is not None and sha != f.sha256:
         entry["original_sha256"] = f.sha256
     return entry
 
@@ -437,7 +608,7 @@ def _install(staging: Path, final: Path) -> None:
 # ---- listing ----------------------------------------------------------------------------------------------
 def recipe_status(name: str, cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     recipe, manifest = get_recipe(name), read_manifest(name, cache_dir)
-    return {"name": name, "files": len(recipe.files), "bytes": recipe.size, "license": recipe.license,
-            "downloaded": manifest is not None,
+    return {"name": name, "files": recipe.count + len(recipe.documents), "bytes": recipe.bytes,
+            "license": recipe.license, "downloaded": manifest is not None,
             "image_source": manifest.get("image_source") if manifest else None,
             "version": manifest.get("version") if manifest else None, "path": str(dataset_dir(name, cache_dir))}

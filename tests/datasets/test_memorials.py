@@ -65,7 +65,8 @@ def test_train_split_is_refused_and_names_the_valid_split():
 
 def test_nothing_is_packaged_but_the_recipe():
     assert not (PACKAGE / "datasets" / "assets" / "alto").exists()
-    assert len(get_recipe("stanford-memorials").files) == 83  # 41 pages (JPG + XML) and CITATION.cff
+    recipe = get_recipe("stanford-memorials")  # a pin, not a file list: 41 pages (JPG + XML) and CITATION.cff
+    assert recipe.count + len(recipe.documents) == 83 and len(recipe.digest) == 64
     assert not [p for p in PACKAGE.rglob("*.py") if "../shared" in p.read_text()]
 
 
