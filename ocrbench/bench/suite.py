@@ -36,7 +36,7 @@ from ..data.cache import cache_home
 from ..data.charset import Charset, missing_characters
 from ..data.integrity import integrity_summary
 from ..data.registry import split_name
-from ..datasets import create_dataset
+from ..datasets import create_dataset, dataset_info
 from ..errors import NotDownloaded, UserError
 from ..harness.callbacks import Callback
 from ..harness.checkpoint import CHECKPOINT
@@ -340,10 +340,17 @@ def _train_and_evaluate(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume:
             yield {**common, **ev.as_dict(), "dataset": name,
                    "split": cfg.eval_split if name == cfg.data.name else "test",
                    "decoder_hash": decoder_hash(decoder, cfg.lm), "data_version": getattr(dataset, "version", ""),
-                   **_image_source(dataset), **decoding_fields(decodings[decoder]), "examples": ev.examples,
-                   **_references_fit(model, dataset, name, cfg)}
+                   **_image_source(dataset), **decoding_fields(decodings[decoder]),
+                   "examples": quotable_examples(name, ev.examples), **_references_fit(model, dataset, name, cfg)}
     if cfg.profile and result.resumed_from < result.steps:  # plan_suite asks it of the first seed only
         _profile(entry, cfg, base, model.charset, sink)
+
+
+def quotable_examples(dataset: str, examples: list[dict]) -> list[dict]:
+    """The (reference, hypothesis) examples a result row may keep: those of data ocrbench generates. A
+    downloaded or user collection's lines stay on the user's disk (rows are committed as references; `ocrbench
+    errors` shows any collection's lines locally)."""
+    return examples if dataset_info(dataset).generated else []
 
 
 def _references_fit(model, dataset, name: str, cfg: SuiteConfig) -> dict:

@@ -31,6 +31,9 @@ class DatasetInfo:
     needs_root: bool = False  # user-supplied files (IAM, ALTO folders)
     sizes: str = ""  # what the splits hold, e.g. "train 6,482 / val 976 / test 2,915 lines"
     charset: str = ""  # the dataset's characters, e.g. "IAM (79)"
+    # ocrbench makes the data (from registry-sourced assets): result rows may quote its lines. Every other
+    # collection is the user's download, and rows keep none of its text (provenance: results are committed)
+    generated: bool = False
 
 
 Factory = Callable[[str, DataConfig], Any]
@@ -46,7 +49,7 @@ class DuplicateDatasetError(ValueError):
 
 def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", "test"), description: str,
                      license: str, citation: str = "", needs_root: bool = False, sizes: str = "",
-                     charset: str = ""):
+                     charset: str = "", generated: bool = False):
     """Decorator registering a dataset factory ``fn(split, cfg) -> Dataset`` under ``name``."""
 
     def wrap(fn: Factory) -> Factory:
@@ -54,7 +57,7 @@ def register_dataset(name: str, *, task: str = "lines", splits=("train", "val", 
             raise DuplicateDatasetError(f"dataset {name!r} is already registered")
         _FACTORIES[name] = fn
         _INFOS[name] = DatasetInfo(name, task, tuple(splits), description, license, citation, needs_root, sizes,
-                                   charset)
+                                   charset, generated)
         return fn
 
     return wrap

@@ -679,6 +679,7 @@ class SynthLines(Dataset):
 
 @register_dataset(
     "synth-lines",
+    generated=True,
     description="Synthetic handwriting lines (Hershey stroke fonts + handwriting TTFs, public-domain text); "
     "embedded, no download",
     license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr); with option french, "

@@ -394,6 +394,7 @@ class SynthPages(Dataset):
 @register_dataset(
     "synth-pages",
     task="pages",
+    generated=True,
     description="Synthetic handwritten pages with exact line boxes, composed from the synth-lines writers; "
     "embedded, no download",
     license="Text: public domain (Jane Austen's novels, from Debian's r-cran-janeaustenr). Fonts: OFL-1.1, GPL with font exception, Hershey "

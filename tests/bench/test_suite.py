@@ -1,4 +1,5 @@
 from dataclasses import replace
+from pathlib import Path
 
 from ocrbench.bench.suite import run_suite
 from ocrbench.config import ModelEntry, load_suite
@@ -63,6 +64,18 @@ def test_evaluation_sets_add_rows_but_not_training(tmp_path, shared_download):
     assert [(r["dataset"], r["train_dataset"]) for r in rows] == [("synth-lines", "synth-lines"),
                                                                   ("stanford-memorials", "synth-lines")]
     assert rows[1]["lines"] >= 26 and rows[0]["config_hash"] == rows[1]["config_hash"]  # the whole collection
+    assert rows[0]["examples"] and rows[1]["examples"] == []  # a download's lines stay on the user's disk
+
+
+def test_committed_results_quote_no_line_of_a_downloaded_collection():
+    """Rows are committed as references: only data ocrbench generates may be quoted in them (provenance)."""
+    from ocrbench.datasets import dataset_info
+
+    files = sorted((Path(__file__).resolve().parents[2] / "results").glob("**/runs.jsonl"))
+    assert files
+    quoted = {(f.parent.name, r["dataset"]) for f in files for r in read_records(f)
+              if r.get("examples") and not dataset_info(r["dataset"]).generated}
+    assert not quoted
 
 
 def test_an_unwritable_results_folder_is_refused_before_training(tmp_path):
