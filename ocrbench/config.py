@@ -137,15 +137,16 @@ class ObserveConfig:
 
 @dataclass(frozen=True)
 class LMConfig:
-    """Beam search and the character language model of the ``beam`` and ``beam+lm`` decoders."""
+    """Beam search and the character language model of the ``beam`` and ``+lm`` decoders (``beam+lm``, ``ctc+lm``)."""
 
     checkpoint: str | None = None  # a trained LM (`ocrbench lm train --out`); default: trained once, cached in <cache>/lm
     # Shallow fusion: score = log p_model + weight · log p_LM (+ ctc_bonus per character for CTC models, whose
     # prefix search has no end-of-line probability to stop the LM from favouring short outputs). Tuned on the
     # synth-lines val split with models of the quick budget (CTC: CER 0.611 -> 0.562; attention: no gain).
     weight: float = 0.1
-    # the weight for CTC models (None: ``weight``): a CTC prefix search scores peaky frame posteriors and, with
-    # its bonus, wants a larger one than an autoregressive decoder (the real track: 0.5 and 0.1 on validation)
+    # the weight of every CTC prefix search, a CTC model's beam+lm or a hybrid model's ctc+lm (None: ``weight``):
+    # it scores peaky frame posteriors and, with its bonus, wants a larger one than an autoregressive decoder
+    # (the real track: 0.5 and 0.1 on validation)
     ctc_weight: float | None = None
     ctc_bonus: float = 1.0
     beam_width: int = 5

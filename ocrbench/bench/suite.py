@@ -540,13 +540,27 @@ def run_suite(cfg: SuiteConfig, resume: bool = True, progress: bool = True, log=
     return (executor or run_jobs)(plan_suite(cfg, resume), resume, progress, log)
 
 
+def check_decoders(entry: ModelEntry, cfg: SuiteConfig) -> None:
+    """An unknown model, or a decoder the model does not have (``ctc`` needs a CTC head), is one line before
+    any training, not a failed row after it."""
+    if model_task(entry.name) != "recognition":
+        return
+    try:
+        decoders = create_model(entry.name, input_height=cfg.data.height, **entry.kwargs).decoders
+    except Exception:  # a model that does not build fails as its job does: a failed row, the suite goes on
+        return
+    if missing := [d for d in entry.decoders if d not in decoders]:
+        raise UserError(f"{entry.name} has no decoder {missing[0]!r} (suite {cfg.name!r}); its decoders: "
+                        f"{', '.join(decoders)}")
+
+
 def plan_suite(cfg: SuiteConfig, resume: bool = True) -> list[Job]:
     """Every (model, seed) job of ``cfg``, seed-major (an interrupted suite has every model at the first seed),
     each with the rows it still owes: with ``resume``, those not yet recorded as ``ok``; else all."""
     if not cfg.models:
         raise UserError(f"suite {cfg.name!r} lists no models")
     for entry in cfg.models:  # fail fast on a typo before hours of training
-        model_task(entry.name)
+        check_decoders(entry, cfg)
     done = recorded_rows(cfg.results_path, cfg.train.max_minutes) if resume else {}
     jobs = []
     for seed in cfg.seed_list:

@@ -10,7 +10,7 @@ from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
-from ..decoding import Decoding
+from ..decoding import Decoding, uses_lm
 from ..errors import UserError
 from ..harness.checkpoint import load_model
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
@@ -85,10 +85,11 @@ def check_decoder(model, decoder: str) -> None:
 
 
 def make_decoding(model, args, device: str) -> Decoding:
-    """How ``--decoder`` decodes: the beam width and, for beam+lm, the character LM (``--lm``, or the default LM,
-    trained once and cached, on ``device``: the evaluation's, resolved from the options and the run's config)."""
-    if args.lm and args.decoder != "beam+lm":
-        raise UserError(f"--lm is used by --decoder beam+lm only, not by {args.decoder!r}")
+    """How ``--decoder`` decodes: the beam width and, for beam+lm / ctc+lm, the character LM (``--lm``, or the
+    default LM, trained once and cached, on ``device``: the evaluation's, resolved from the options and the run's
+    config)."""
+    if args.lm and not uses_lm(args.decoder):
+        raise UserError(f"--lm is used by --decoder beam+lm or ctc+lm only, not by {args.decoder!r}")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))  # stdout may carry --json
     try:
         return make_decodings(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)[args.decoder]

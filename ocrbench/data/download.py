@@ -1,8 +1,7 @@
 """``ocrbench data download NAME``: datasets from outside a package registry, fetched on request and verified.
 
-A **recipe** pins a collection in a few lines of code, beside the dataset that reads it (e.g.
-:mod:`ocrbench.datasets.copiste`), or from an installed package through the ``ocrbench.recipes`` entry-point
-group: the GitHub repository and commit, glob patterns of the data files, their number and size, and **one
+A **recipe** (:class:`~ocrbench.data.sources.Recipe`) pins a collection in a few lines of code, in
+:mod:`ocrbench.data.sources`, or from an installed package through the ``ocrbench.recipes`` entry-point group: the GitHub repository and commit, glob patterns of the data files, their number and size, and **one
 digest**: the sha256 of their ``sha256sum`` listing (``<sha256>  <source path>`` lines sorted by path). Nothing
 of the source is packaged, not even its file list: the list comes from the source at download time.
 
@@ -27,7 +26,6 @@ lines and splits), so a full download and a mirror copy share it.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import hashlib
 import http.client
 import json
@@ -40,7 +38,7 @@ import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -49,6 +47,7 @@ from typing import Any
 from ..errors import DataError, NotDownloaded, UnknownNameError, UserError
 from ..records import atomic_write_text
 from .cache import cache_home
+from .sources import IMAGE_SUFFIXES, PACKAGED, Recipe
 
 ENTRY_POINT_GROUP = "ocrbench.recipes"
 MIRROR_ENV = "OCRBENCH_MIRROR"
@@ -57,83 +56,14 @@ LISTING = "SHA256SUMS.orig"  # sha256sum lines of the original data files by sou
 STAGING = ".partial"  # <cache>/datasets/.partial/<name>/: files of an unfinished download, kept for resuming
 PART_SUFFIX = ".part"  # a file still being received
 GITHUB_API = "https://api.github.com"  # where the pinned commit's file list comes from (tests point it elsewhere)
-GITHUB_RAW = "https://raw.githubusercontent.com"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+GITHUB_RAW = "https://raw.githubusercontent.com"  # and its files
 ORIGINAL, REDUCED = "original", "mirror (reduced copy)"
 TIMEOUT_S = 30  # per connect / read: a stalled server fails in half a minute instead of hanging the command
 CHUNK = 1 << 16
 USER_AGENT = "ocrbench-data-download"
 
 
-# ---- recipes ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    description: str
-    license: str
-    citation: str
-    repository: str  # https://github.com/OWNER/NAME
-    commit: str  # 40 hex digits: the files never change under a recipe
-    data: tuple[str, ...]  # glob patterns of source paths (``*`` stays inside one folder): the files `digest` pins
-    digest: str  # sha256 of the data files' sha256sum listing (see listing_text)
-    count: int  # data files, and bytes of data and documents: shown before a download, checked against the source
-    bytes: int
-    documents: tuple[str, ...] = ()  # license / citation files fetched with the data (checked by the source's hash)
-    flatten: bool = False  # destination = the file name only (a name met twice is an error)
-    rename: tuple[tuple[str, str], ...] = ()  # (source path, destination) pairs that differ from the rule
-    postprocess: str | None = None  # name in POSTPROCESS, run on the staged folder before it is installed
-
-    def __post_init__(self):
-        where = f"recipe {self.name}"
-        if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", self.repository):
-            raise DataError(f"{where}: repository must be https://github.com/OWNER/NAME, not {self.repository!r}")
-        if not (re.fullmatch(r"[0-9a-f]{40}", self.commit) and re.fullmatch(r"[0-9a-f]{64}", self.digest)):
-            raise DataError(f"{where}: commit must be 40 hex digits and digest 64")
-        if not self.data or self.count < 1 or self.bytes < 0:
-            raise DataError(f"{where}: data needs at least one pattern and count >= 1")
-        for dest in [self.dest(p) for p in (*self.data, *self.documents)]:
-            if PurePosixPath(dest).is_absolute() or ".." in PurePosixPath(dest).parts:
-                raise DataError(f"{where}: destination {dest!r} must stay inside the dataset folder")
-
-    @classmethod
-    def from_dict(cls, data: dict, origin: str = "") -> Recipe:
-        """A recipe from a plain dict (an entry point's), its lists as tuples."""
-        known = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
-        where = origin or data.get("name", "recipe")
-        if missing := sorted(required - set(data)):
-            raise DataError(f"recipe {where}: missing field(s) {', '.join(missing)}")
-        if unknown := sorted(set(data) - known):
-            raise DataError(f"recipe {where}: unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        as_tuples = {k: tuple(tuple(v) if isinstance(v, list) else v for v in data[k])
-                     for k in ("data", "documents", "rename") if k in data}
-        return cls(**{**data, **as_tuples})
-
-    @property
-    def slug(self) -> str:  # OWNER/NAME
-        return self.repository.removeprefix("https://github.com/")
-
-    @property
-    def source(self) -> dict:
-        return {"repository": self.repository, "commit": self.commit}
-
-    @property
-    def raw_url(self) -> str:
-        return f"{GITHUB_RAW}/{self.slug}/{self.commit}"
-
-    def selects(self, path: str) -> bool:
-        return any(glob_match(path, pattern) for pattern in self.data)
-
-    def dest(self, path: str) -> str:
-        return dict(self.rename).get(path, PurePosixPath(path).name if self.flatten else path)
-
-
-def glob_match(path: str, pattern: str) -> bool:
-    """``fnmatch`` per path segment: ``data/*/*.jpg`` matches ``data/a/b.jpg`` only (``*`` never crosses a ``/``)."""
-    parts, pats = path.split("/"), pattern.split("/")
-    return len(parts) == len(pats) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts, pats))
-
-
+# ---- recipes (the packaged pins: .sources) ----------------------------------------------------------------
 def listing_text(sums: dict[str, str]) -> str:
     """The ``sha256sum`` listing of ``{source path: sha256}``, sorted by path: what a recipe's digest hashes."""
     return "".join(f"{sha}  {path}\n" for path, sha in sorted(sums.items()))
@@ -156,22 +86,9 @@ def parse_listing(path: Path) -> dict[str, str]:
     return sums
 
 
-_REGISTERED: dict[str, Recipe] = {}
-
-
-def register_recipe(recipe: Recipe) -> Recipe:
-    """Add a packaged recipe (the dataset module that reads the collection declares it); returns it."""
-    if recipe.name in _REGISTERED:
-        raise DataError(f"dataset recipe {recipe.name!r} is declared twice")
-    _REGISTERED[recipe.name] = recipe
-    return recipe
-
-
 @lru_cache(maxsize=1)
 def _all_recipes() -> dict[str, Recipe]:
-    from .. import datasets  # noqa: F401  (its modules declare the packaged recipes)
-
-    found = dict(_REGISTERED)
+    found = dict(PACKAGED)
     for recipe in _plugin_recipes():
         if recipe.name in found:
             raise DataError(f"dataset recipe {recipe.name!r} is defined twice (a packaged one and an entry point's)")
@@ -191,6 +108,11 @@ def _plugin_recipes() -> Iterable[Recipe]:
             continue
         for item in obj if isinstance(obj, list) else [obj]:
             yield item if isinstance(item, Recipe) else Recipe.from_dict(item, f"entry point {ep.name}")
+
+
+def raw_url(recipe: Recipe) -> str:
+    """Where GitHub serves the files of the recipe's commit (``<raw_url>/<source path>``)."""
+    return f"{GITHUB_RAW}/{recipe.slug}/{recipe.commit}"
 
 
 def list_recipes() -> list[str]:
@@ -500,7 +422,7 @@ def download(name: str | Recipe, *, mirror: str | os.PathLike | None = None, bas
         raise DataError(f"{final} exists but has no {MANIFEST} (not made by a download): move it away, or "
                         f"replace it with --force")
     finish = postprocessor(recipe)  # before the download: an unknown name fails in seconds, not after it
-    origin = str(Path(mirror).expanduser() / name) if mirror else (base_url or recipe.raw_url).rstrip("/")
+    origin = str(Path(mirror).expanduser() / name) if mirror else (base_url or raw_url(recipe)).rstrip("/")
     listing = mirror_listing(recipe, Path(origin)) if mirror else github_listing(recipe)
     staging = datasets_root(cache_dir) / STAGING / name
     staging.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import DataError
-from .download import glob_match, listing_digest, sha256_of
+from .download import listing_digest, sha256_of
+from .sources import glob_match
 
 
 def pin(root: Path, patterns: list[str], documents: list[str]) -> dict:

@@ -2,7 +2,7 @@
 
 *Copiste d'un jour* (Bibliothèque et Archives nationales du Québec, 2024; ALTO 4 + JPG from eScriptorium, CC BY
 4.0): 333 pages of texts copied by hand by many volunteer writers, in French, fetched and verified by ``ocrbench
-data download copiste-dun-jour`` (:data:`RECIPE`: a pinned commit and digest) into
+data download copiste-dun-jour`` (pinned in :data:`ocrbench.data.sources.COPISTE_DUN_JOUR`) into
 ``<cache>/datasets/copiste-dun-jour/``. Nothing is packaged; without the folder the factory raises
 :class:`~ocrbench.errors.NotDownloaded` naming the command.
 
@@ -27,8 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import DataConfig
-from ..data.download import Recipe, postprocess, register_recipe, require_dataset
+from ..data.download import postprocess, require_dataset
 from ..data.registry import register_dataset
+from ..data.sources import COPISTE_DUN_JOUR
 from ..records import atomic_write_text
 from .xml_pages.alto import read_alto
 from .xml_pages.lines import XmlLines
@@ -36,21 +37,10 @@ from .xml_pages.lines import XmlLines
 NAME = "copiste-dun-jour"
 _DESCRIPTION = ("Real handwriting: 333 pages of French texts copied by many volunteer writers in 2024 (BAnQ, "
                 "ALTO), split by document; `ocrbench data download copiste-dun-jour`")
-RECIPE = register_recipe(Recipe(
-    name=NAME, license="CC BY 4.0 (LICENSE; credit: Bibliothèque et Archives nationales du Québec (BAnQ), \"Copiste "
-                        "d'un jour\")",
-    description="Copiste d'un jour: 333 pages of contemporary handwriting (2024) by volunteer writers of Québec, "
-                "French, ALTO v4 from eScriptorium; train/val/test split by document (generated on download)",
-    citation="Bibliothèque et Archives nationales du Québec (BAnQ) (2024). Copiste d'un jour [dataset]. "
-             "https://github.com/banq-dcn/Copiste-d-un-jour",
-    repository="https://github.com/banq-dcn/Copiste-d-un-jour", commit="a3636d2e151b4312973cfb88438a0c4ccd1eb523",
-    data=("jpg/*.jpg", "alto/*.xml"), count=666, bytes=301_641_309,
-    digest="7801cb1e2d804f8f552de9be829e667305ad6b9f3e7ff32ccc23143ea64c2e3e",
-    documents=("LICENSE",), flatten=True, postprocess="document_splits"))
 DEFAULTS = {"line_types": "all", "charset": "train"}  # over xml_pages' options; a suite's data.options win
 
 
-@register_dataset(NAME, description=_DESCRIPTION, license=RECIPE.license, citation=RECIPE.citation,
+@register_dataset(NAME, description=_DESCRIPTION, license=COPISTE_DUN_JOUR.license, citation=COPISTE_DUN_JOUR.citation,
                   sizes="train 5,067 / val 645 / test 614 lines (212 / 26 / 27 documents; download: 667 files, "
                         "301.6 MB)",
                   charset="the train split's characters seen >= 5 times (112 + U+FFFD)")

@@ -52,23 +52,14 @@ from ..config import DataConfig
 from ..data import integrity
 from ..data.cache import CachedLines
 from ..data.charset import Charset, CharsetError
-from ..data.download import Recipe, register_recipe, require_dataset
+from ..data.download import require_dataset
 from ..data.images import read_gray, scan_to_ink
 from ..data.registry import register_check, register_dataset, resolve_options
+from ..data.sources import IAM_SPLITS
 from ..errors import DataError, UserError
 from .xml_pages.page import Page, TextLine
 
-SPLITS_DATASET = "iam-splits"  # the downloadable lists (SPLITS_RECIPE)
-SPLITS_RECIPE = register_recipe(Recipe(
-    name=SPLITS_DATASET, license="facts about the IAM database, collected by the source repository (no license file)",
-    description="Line-ID lists of the IAM split conventions (no IAM data): IAM-B = the Aachen split (6,482 / 976 / "
-                "2,915 lines), IAM-C = the large writer-independent task (train / validation 2 / test), IAM-D = "
-                "the same with both validation sets",
-    citation="Potanin, Shonenkov, Novopoltsev, Dimitrov, Karachev: IAM-Splitting, https://github.com/shonenkov/"
-             "IAM-Splitting (IAM-B after T. Bluche, http://www.tbluche.com/resources.html)",
-    repository="https://github.com/shonenkov/IAM-Splitting", commit="0ea8c1b95cf9fad55428eb63755af14d4a854cea",
-    data=("IAM-[BCD]/train.txt", "IAM-[BCD]/valid.txt", "IAM-[BCD]/test.txt"), count=9, bytes=366_316,
-    digest="50c42835b2170140b714c77a1dadba80471d6519fede6fdb904eb37355fbb9d6"))
+SPLITS_DATASET = IAM_SPLITS.name  # the downloadable lists (pinned in ocrbench.data.sources)
 VAL1 = "validation set 1"  # derived: IAM-D/valid.txt minus IAM-C/valid.txt (see split_file_ids)
 SPLIT_FILES = {
     "aachen": {"train": ["IAM-B/train.txt"], "val": ["IAM-B/valid.txt"], "test": ["IAM-B/test.txt"]},

@@ -3,7 +3,7 @@ evaluation only.
 
 The *Memorials for Jane Lathrop Stanford* dataset (Stanford University Archives, transcribed in eScriptorium by
 Guimarães, Maurel and Ozturk; ALTO 4 + JPG, CC-BY 4.0): 41 pages, fetched and verified by
-``ocrbench data download stanford-memorials`` (:data:`RECIPE`: a pinned commit and digest) into
+``ocrbench data download stanford-memorials`` (pinned in :data:`ocrbench.data.sources.STANFORD_MEMORIALS`) into
 ``<cache>/datasets/stanford-memorials/``. Nothing is packaged; when the folder is absent the factory raises
 :class:`~ocrbench.errors.NotDownloaded`, naming the folder searched and the command to run, so a suite can skip
 this evaluation set and say so.
@@ -29,28 +29,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..config import DataConfig
-from ..data.download import Recipe, register_recipe, require_dataset
+from ..data.download import require_dataset
 from ..data.registry import register_dataset
+from ..data.sources import STANFORD_MEMORIALS
 from .xml_pages.lines import XmlLines
 
 NAME = "stanford-memorials"
 _DESCRIPTION = ("Real handwritten lines of 41 pages of 1905 letters and notes (Memorials for Jane Lathrop "
                 "Stanford, ALTO); `ocrbench data download stanford-memorials`; evaluation only: never for "
                 "training, tuning or model selection")
-RECIPE = register_recipe(Recipe(  # also the dataset's license and citation, kept in one place
-    name=NAME, license="CC-BY 4.0 (CITATION.cff: cite the dataset)",
-    description="Memorials for Jane Lathrop Stanford: 41 pages of letters and notes of 1905 (English), ALTO v4 "
-                "from eScriptorium, line types Handwritten / Typewritten / Print / Signature; evaluation only",
-    citation="Guimarães, I., Maurel, P., Ozturk, Y., Chagué, A. (2022). Memorials for Jane Lathrop Stanford "
-             "(version 1.0) [dataset]. Zenodo. https://doi.org/10.5281/zenodo.6126625",
-    repository="https://github.com/PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford",
-    commit="9266adbc8aea6564b4b8447bcbe205ae1c1e87f2", data=("data/*/*/*.jpg", "data/*/*/*.xml"), count=82,
-    bytes=74_666_352, digest="9c82ce2c66ae1d0b12edc1dccf9f3f60aa9b04fa5138cdf093fd8fd1c27260bf",
-    documents=("CITATION.CFF",), flatten=True, rename=(("CITATION.CFF", "CITATION.cff"),)))
 
 
-@register_dataset(NAME, splits=("test",), description=_DESCRIPTION, license=RECIPE.license,
-                  citation=RECIPE.citation,
+@register_dataset(NAME, splits=("test",), description=_DESCRIPTION, license=STANFORD_MEMORIALS.license,
+                  citation=STANFORD_MEMORIALS.citation,
                   sizes="test 355 handwritten lines (41 pages, 8,283 characters; download: 83 files, 74.7 MB)",
                   charset="IAM (79 symbols); 1 character outside it (replaced and counted)")
 def stanford_memorials(split: str, cfg: DataConfig) -> XmlLines:

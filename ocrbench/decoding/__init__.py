@@ -2,6 +2,10 @@
 seq2seq greedy and beam search (:mod:`.beam`), each with optional shallow fusion of a character LM, and
 :class:`Decoding`, the value that says which of them to run and with what settings.
 
+Decoder names: ``greedy``, ``beam`` and ``beam+lm`` for every recognizer; a hybrid CTC/attention model (an
+autoregressive one trained with an auxiliary CTC head) also has ``ctc`` and ``ctc+lm``, its CTC head read by
+best path and by prefix beam search with the LM (the CTC fusion settings), as ESPnet's hybrid models can be.
+
 A :class:`Decoding` is passed to ``predict`` (and to :func:`ocrbench.harness.evaluate.evaluate`); a model keeps
 no decoding state. The harness builds it (:func:`ocrbench.harness.evaluate.make_decodings`), so the LM, its
 weight and the beam width come from one place: the suite's ``lm:`` section.
@@ -12,14 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ..config import LMConfig
 from .ctc import ctc_greedy_decode
+
+CTC_HEAD = ("ctc", "ctc+lm")  # a hybrid model's auxiliary CTC head, read as a CTC model is (greedy, beam+lm)
+
+
+def uses_lm(decoder: str) -> bool:
+    """Whether decoder ``decoder`` fuses a character LM (``beam+lm``, ``ctc+lm``)."""
+    return decoder.endswith("+lm")
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """Which decoder (``"greedy"``, ``"beam"`` or ``"beam+lm"``) and its settings. ``lm`` (a
-    :class:`~ocrbench.lm.CharLM` over the model's charset) is used by ``"beam+lm"`` only, with shallow-fusion
+    """Which decoder (``"greedy"``, ``"beam"``, ``"beam+lm"``, or a hybrid model's ``"ctc"`` / ``"ctc+lm"``) and its
+    settings. ``lm`` (a :class:`~ocrbench.lm.CharLM` over the model's charset) is used by the ``+lm`` decoders only, with shallow-fusion
     weight ``lm_weight`` and a per-character ``lm_bonus`` (set only for models whose class declares
     ``lm_bonus_applies``). The LM is compared by identity and left out of the repr."""
 
@@ -30,17 +43,17 @@ class Decoding:
     lm_bonus: float = 0.0
 
     def fusion_lm(self, device) -> Any:
-        """The LM on ``device``, for decoder "beam+lm"; a clear error when there is none."""
+        """The LM on ``device``, for a ``+lm`` decoder; a clear error when there is none."""
         if self.lm is None:
-            raise RuntimeError("decoder 'beam+lm' needs a language model: pass Decoding('beam+lm', lm=lm, "
+            raise RuntimeError(f"decoder {self.name!r} needs a language model: pass Decoding({self.name!r}, lm=lm, "
                                "lm_weight=w) (`ocrbench lm train` trains one; the suite loads it from its lm: "
                                "section)")
         return self.lm.to(device).eval()
 
     def record_fields(self) -> dict:
         """The settings a result row records (the LM's own fields, its checkpoint and scores, are added by
-        the harness): none for greedy, the beam width for beam, and the fusion weights for beam+lm."""
-        if self.name == "greedy":
+        the harness): none for greedy, the beam width for beam, and the fusion weights for the +lm decoders."""
+        if self.name in ("greedy", "ctc"):
             return {}
         if self.name == "beam":
             return {"beam_width": self.beam_width}
@@ -55,4 +68,16 @@ def as_decoding(decoding: Decoding | str) -> Decoding:
     return Decoding(decoding) if isinstance(decoding, str) else decoding
 
 
-__all__ = ["GREEDY", "Decoding", "as_decoding", "ctc_greedy_decode"]
+def ctc_decode(logits: torch.Tensor, lengths: torch.Tensor, decoding: Decoding) -> list[list[int]]:
+    """Label ids of per-frame CTC ``logits`` (blank 0): best path for ``greedy`` / ``ctc``, prefix beam search
+    (with the LM of a ``+lm`` decoding) otherwise. CTC models and hybrid models' CTC heads share it."""
+    if decoding.name in ("greedy", "ctc"):
+        return ctc_greedy_decode(logits, lengths)
+    from .ctc_beam import ctc_prefix_beam_search
+
+    lm = decoding.fusion_lm(logits.device) if uses_lm(decoding.name) else None
+    return ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, decoding.beam_width, lm=lm,
+                                  weight=decoding.lm_weight if lm else 0.0, bonus=decoding.lm_bonus if lm else 0.0)
+
+
+__all__ = ["CTC_HEAD", "GREEDY", "Decoding", "as_decoding", "ctc_decode", "ctc_greedy_decode", "uses_lm"]

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import LMConfig
-from ..decoding import GREEDY, Decoding, as_decoding
+from ..decoding import CTC_HEAD, GREEDY, Decoding, as_decoding, uses_lm
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync
 from .metrics import DocumentErrorCounts
@@ -105,25 +105,27 @@ def document_ids(dataset) -> list[str] | None:
 
 
 def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=None) -> dict[str, Decoding]:
-    """How ``model`` decodes with each of ``names``: the beam width of ``lm_cfg`` and, for "beam+lm", its
+    """How ``model`` decodes with each of ``names``: the beam width of ``lm_cfg`` and, for a ``+lm`` decoder, its
     character LM (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`, on ``device``) with
-    the fusion weight, and for a model whose class declares ``lm_bonus_applies`` (CTC) the CTC weight and the
-    per-character bonus."""
+    the fusion weight, and for a CTC search (a model whose class declares ``lm_bonus_applies``, or a hybrid
+    model's ``ctc+lm``) the CTC weight and the per-character bonus."""
     found = {name: Decoding(name, lm_cfg.beam_width) for name in names}
-    if "beam+lm" in found and "beam+lm" in model.decoders:
+    fused = [name for name in found if uses_lm(name) and name in model.decoders]
+    if fused:
         from ..lm import check_lm_charset, get_lm
 
         lm = get_lm(lm_cfg, model.charset.chars, device=device, log=log)
         check_lm_charset(lm, model.charset.chars)
-        ctc = model.lm_bonus_applies
+    for name in fused:
+        ctc = model.lm_bonus_applies or name in CTC_HEAD
         weight = lm_cfg.ctc_weight if ctc and lm_cfg.ctc_weight is not None else lm_cfg.weight
-        found["beam+lm"] = Decoding("beam+lm", lm_cfg.beam_width, lm, weight, lm_cfg.ctc_bonus if ctc else 0.0)
+        found[name] = Decoding(name, lm_cfg.beam_width, lm, weight, lm_cfg.ctc_bonus if ctc else 0.0)
     return found
 
 
 def decoding_fields(decoding: Decoding) -> dict:
     """What a result row records about ``decoding``: its settings, and the LM's checkpoint and scores."""
-    if decoding.lm is None or decoding.name != "beam+lm":
+    if decoding.lm is None or not uses_lm(decoding.name):
         return decoding.record_fields()
     from ..lm import summary
 

@@ -40,9 +40,7 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch, LineCollator, LineSample
-from ..decoding import GREEDY, Decoding, as_decoding
-from ..decoding.ctc import ctc_greedy_decode
-from ..decoding.ctc_beam import ctc_prefix_beam_search
+from ..decoding import GREEDY, Decoding, as_decoding, ctc_decode
 
 
 @dataclass(frozen=True)
@@ -233,11 +231,4 @@ class CTCRecognizer(Recognizer):
         self.check_decoder(decoding.name)
         logits = self(images, widths)
         lengths = self.output_lengths(widths).clamp(max=logits.shape[1])
-        if decoding.name == "greedy":
-            ids = ctc_greedy_decode(logits, lengths)
-        else:
-            lm = decoding.fusion_lm(logits.device) if decoding.name == "beam+lm" else None
-            ids = ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, decoding.beam_width, lm=lm,
-                                         weight=decoding.lm_weight if lm else 0.0,
-                                         bonus=decoding.lm_bonus if lm else 0.0)
-        return [self.charset.decode(i) for i in ids]
+        return [self.charset.decode(i) for i in ctc_decode(logits, lengths, decoding)]

@@ -27,24 +27,27 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch
-from ..decoding import GREEDY, Decoding, as_decoding
+from ..decoding import CTC_HEAD, GREEDY, Decoding, as_decoding, ctc_decode
 from ..decoding.beam import beam_search, greedy_search
 from ._base import FlopsPasses, ModelInfo, Recognizer, rows_per_class
 
 
 class Seq2SeqRecognizer(Recognizer):
-    """Recognizer with an autoregressive decoder; decoders: greedy, beam, beam+lm.
+    """Recognizer with an autoregressive decoder; decoders: greedy, beam, beam+lm, and with an auxiliary CTC head
+    also ctc and ctc+lm (the head read as a CTC model is: best path, prefix beam search with the LM).
 
     Args:
         label_smoothing: share of the target probability spread uniformly over the other valid tokens
             (characters and end), Szegedy et al. 2016; 0 disables it.
         ctc_weight: weight of an auxiliary CTC loss on the encoder features (hybrid CTC/attention training,
-            Watanabe et al. 2017). It only shapes training (the encoder learns a monotonic alignment sooner);
-            decoding is attention only. 0 disables it.
+            Watanabe et al. 2017). It shapes training (the encoder learns a monotonic alignment sooner), and
+            the head can be read on its own (decoders ctc, ctc+lm). 0 disables it.
         max_length: most characters decoded per line (also limited to the encoder frames + 8).
     """
 
-    decoders = ("greedy", "beam", "beam+lm")
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        return ("greedy", "beam", "beam+lm", *(CTC_HEAD if self.ctc_head is not None else ()))
 
     @property
     def max_output_length(self) -> int:
@@ -171,6 +174,10 @@ class Seq2SeqRecognizer(Recognizer):
         decoding = as_decoding(decoding)
         self.check_decoder(decoding.name)
         memory = self.encode(images, widths)
+        if decoding.name in CTC_HEAD:
+            logits = self.ctc_head(memory["features"])
+            ids = ctc_decode(logits, memory["lengths"].clamp(max=logits.shape[1]), decoding)
+            return [self.charset.decode(i) for i in ids]
         limits = self.decode_limits(memory)
         state = self.init_state(memory)
         if decoding.name == "greedy":

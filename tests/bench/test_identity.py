@@ -90,3 +90,5 @@ def test_the_lm_held_out_text_is_scores_only():
     lm = load_suite(CONFIG_DIR / "real.yaml").lm
     assert decoder_hash("beam+lm", replace(lm, held_out="val.txt")) == decoder_hash("beam+lm", lm)
     assert decoder_hash("beam+lm", replace(lm, weight=lm.weight + 0.1)) != decoder_hash("beam+lm", lm)
+    assert decoder_hash("greedy", lm) == decoder_hash("ctc", lm) == ""  # best path: no settings
+    assert decoder_hash("ctc+lm", lm) not in ("", decoder_hash("beam+lm", lm))

@@ -185,3 +185,16 @@ def test_a_train_split_lm_trains_on_the_training_text_and_is_scored_on_the_valid
     assert lm.held_out.endswith("/val.txt")  # recorded as lm_bpc_val
     assert open(lm.held_out).read().splitlines() == [val_set[i].text for i in range(len(val_set))]
     assert lm_config(cfg, train_set) == lm  # the same files: the LM cache keys on the text
+
+
+def test_a_decoder_the_model_lacks_is_one_line_before_training(tmp_path):
+    import pytest
+
+    from ocrbench.bench.suite import plan_suite
+    from ocrbench.errors import UserError
+
+    with pytest.raises(UserError, match="crnn_tiny has no decoder 'ctc' .*its decoders: greedy, beam, beam\\+lm"):
+        plan_suite(tiny_suite(tmp_path, ModelEntry("crnn_tiny", decoders=("greedy", "ctc"))))
+    hybrid = ModelEntry("attention_lm_tiny", kwargs={"ctc_weight": 0.3}, decoders=("greedy", "ctc", "ctc+lm"))
+    assert plan_suite(tiny_suite(tmp_path, hybrid))[0].todo  # a CTC head: both decoders are owed rows
+    assert not (tmp_path / "runs").exists()  # nothing trained

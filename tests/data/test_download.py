@@ -20,6 +20,7 @@ from PIL import Image
 
 from ocrbench.cli import main
 from ocrbench.data import download as dl
+from ocrbench.data.sources import glob_match
 from ocrbench.errors import DataError, UnknownNameError
 
 NAME = "tiny-pages"
@@ -357,7 +358,7 @@ def test_a_mirror_without_the_pinned_listing_is_refused(recipe, cache, tmp_path)
 
 
 # ---- recipes ----------------------------------------------------------------------------------------------
-def test_recipes_are_declared_by_their_datasets_and_checked():
+def test_recipes_are_packaged_pins_and_checked():
     assert dl.list_recipes() == ["copiste-dun-jour", "iam-splits", "stanford-memorials"]
     with pytest.raises(UnknownNameError, match="Valid downloadable datasets: copiste-dun-jour, iam-splits"):
         dl.get_recipe("stanford")
@@ -376,8 +377,8 @@ def test_recipes_are_declared_by_their_datasets_and_checked():
 
 
 def test_globs_stay_inside_one_folder():
-    assert dl.glob_match("data/a/b.jpg", "data/*/*.jpg") and not dl.glob_match("data/a/c/b.jpg", "data/*/*.jpg")
-    assert dl.glob_match("IAM-B/test.txt", "IAM-[BCD]/test.txt") and not dl.glob_match("x/notes.txt", "notes.txt")
+    assert glob_match("data/a/b.jpg", "data/*/*.jpg") and not glob_match("data/a/c/b.jpg", "data/*/*.jpg")
+    assert glob_match("IAM-B/test.txt", "IAM-[BCD]/test.txt") and not glob_match("x/notes.txt", "notes.txt")
 
 
 def test_an_entry_point_adds_recipes(monkeypatch):
@@ -401,7 +402,7 @@ def test_real_recipes_pin_a_commit_and_a_digest_and_package_no_file_list():
     for name in dl.list_recipes():
         r = dl.get_recipe(name)
         assert r.repository.startswith("https://github.com/") and r.license and r.citation and r.count > 0
-        assert r.raw_url.startswith("https://raw.githubusercontent.com/") and r.commit in r.raw_url
+        assert dl.raw_url(r).startswith("https://raw.githubusercontent.com/") and r.commit in dl.raw_url(r)
     assert dl.get_recipe("copiste-dun-jour").postprocess == "document_splits"
     package = Path(dl.__file__).parents[1]
     assert not [p for p in package.rglob("*.json") if p.name != "zoo_index.json"]  # no manifests of others' files
@@ -423,8 +424,7 @@ def test_pin_of_a_source_copy_is_the_recipe_pin(tmp_path):
 @pytest.fixture
 def tiny_registry(recipe, monkeypatch):
     """The tiny recipe as the only packaged one."""
-    dl._all_recipes()  # the datasets' recipes registered first, then replaced
-    monkeypatch.setattr(dl, "_REGISTERED", {NAME: recipe})
+    monkeypatch.setattr(dl, "PACKAGED", {NAME: recipe})
     dl._all_recipes.cache_clear()
     yield
     monkeypatch.undo()

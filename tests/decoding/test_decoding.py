@@ -44,3 +44,40 @@ def test_make_decodings_gives_the_bonus_only_where_the_class_declares_it(name, b
     assert not hasattr(model, "_lm") and "beam_width" not in vars(model)
     ctc_weighted = make_decodings(model, ("beam+lm",), dataclasses.replace(cfg, ctc_weight=0.5))["beam+lm"]
     assert ctc_weighted.lm_weight == (0.5 if bonus else 0.25)  # the CTC weight for CTC models only
+
+
+@pytest.mark.parametrize("name", ["attention_lm_tiny", "cnn_transformer_tiny"])
+def test_a_hybrid_model_reads_its_ctc_head_as_a_ctc_model_does(name, rendered_lines):
+    """With an auxiliary CTC head, ``ctc`` is the head's best path and ``ctc+lm`` its prefix beam search with
+    the LM and the CTC fusion settings; a model without a head has neither."""
+    from ocrbench.decoding.ctc import ctc_greedy_decode
+    from ocrbench.decoding.ctc_beam import ctc_prefix_beam_search
+
+    assert "ctc" not in create_model(name, input_height=32).decoders
+    torch.manual_seed(0)
+    model = create_model(name, input_height=32, ctc_weight=0.3).eval()
+    assert model.decoders == ("greedy", "beam", "beam+lm", "ctc", "ctc+lm")
+    batch = model.collate([rendered_lines[i] for i in range(2)])
+    with torch.no_grad():
+        memory = model.encode(batch.images, batch.widths)
+        logits = model.ctc_head(memory["features"])
+    lengths = memory["lengths"].clamp(max=logits.shape[1])
+    expected = [model.charset.decode(i) for i in ctc_greedy_decode(logits, lengths)]
+    assert model.predict(batch.images, batch.widths, "ctc") == expected
+    lm = CharLM(model.charset.chars, hidden=8)
+    plain = ctc_prefix_beam_search(logits.float().log_softmax(-1), lengths, 3)
+    at_zero = Decoding("ctc+lm", 3, lm, lm_weight=0.0, lm_bonus=0.0)
+    assert model.predict(batch.images, batch.widths, at_zero) == [model.charset.decode(i) for i in plain]
+    fused = model.predict(batch.images, batch.widths, Decoding("ctc+lm", 3, lm, lm_weight=0.5, lm_bonus=1.0))
+    assert len(fused) == 2 and all(set(h) <= set(model.charset.chars) for h in fused)
+
+
+def test_make_decodings_gives_a_ctc_head_the_ctc_fusion_settings(monkeypatch):
+    model = create_model("attention_lm_tiny", input_height=32, ctc_weight=0.3)
+    lm = CharLM(model.charset.chars, hidden=8)
+    monkeypatch.setattr("ocrbench.lm.get_lm", lambda *args, **kwargs: lm)
+    cfg = LMConfig(beam_width=3, weight=0.1, ctc_weight=0.5, ctc_bonus=2.0)
+    found = make_decodings(model, ("beam+lm", "ctc", "ctc+lm"), cfg)
+    assert found["beam+lm"] == Decoding("beam+lm", 3, lm_weight=0.1, lm_bonus=0.0)  # the attention decoder's
+    assert found["ctc+lm"] == Decoding("ctc+lm", 3, lm_weight=0.5, lm_bonus=2.0) and found["ctc+lm"].lm is lm
+    assert found["ctc"].record_fields() == {} and decoding_fields(found["ctc+lm"])["lm_weight"] == 0.5
