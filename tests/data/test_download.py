@@ -467,3 +467,14 @@ def test_real_recipe_from_the_shared_mirror(name, shared_download, shared_real):
     if name == "copiste-dun-jour":  # generated, not downloaded: byte for byte the shared copy's splits
         for split in ("train", "val", "test"):
             assert (folder / f"{split}.txt").read_bytes() == (shared_real / name / f"{split}.txt").read_bytes()
+
+
+def test_the_original_size_of_a_page_comes_from_its_alto_or_page_xml(tmp_path):
+    alto, page = tmp_path / "a.xml", tmp_path / "p.xml"
+    alto.write_bytes(XML)  # attributes over two lines, as eScriptorium writes them
+    page.write_text('<PcGts><Page imageFilename="p.jpg" imageWidth="2550" imageHeight="3300"></Page></PcGts>')
+    assert dl.page_size(alto) == (90, 60) and dl.page_size(page) == (2550, 3300)
+    assert dl.page_size(tmp_path / "missing.xml") is None
+    (tmp_path / "half.png").write_bytes(png(1275, 1650))
+    assert dl.reduced_copy_problem(tmp_path / "half.png", (2550, 3300)) is None
+    assert "no XML" in dl.reduced_copy_problem(tmp_path / "half.png", None)
