@@ -31,10 +31,11 @@ def uses_lm(decoder: str) -> bool:
 
 @dataclass(frozen=True)
 class Decoding:
-    """Which decoder (``"greedy"``, ``"beam"``, ``"beam+lm"``, or a hybrid model's ``"ctc"`` / ``"ctc+lm"``) and its
-    settings. ``lm`` (a :class:`~ocrbench.lm.CharLM` over the model's charset) is used by the ``+lm`` decoders only, with shallow-fusion
-    weight ``lm_weight`` and a per-character ``lm_bonus`` (set only for models whose class declares
-    ``lm_bonus_applies``). The LM is compared by identity and left out of the repr."""
+    """Which decoder (``"greedy"``, ``"beam"``, ``"beam+lm"``, or a hybrid model's ``"ctc"`` / ``"ctc+lm"``) and
+    its settings. ``lm`` (a :class:`~ocrbench.lm.CharLM` over the model's charset) is used by the ``+lm``
+    decoders only, with shallow-fusion weight ``lm_weight`` and a per-character ``lm_bonus`` (set only for CTC
+    searches: models whose class declares ``lm_bonus_applies``, and ``ctc+lm``). The LM is compared by identity
+    and left out of the repr."""
 
     name: str = "greedy"
     beam_width: int = LMConfig.beam_width
