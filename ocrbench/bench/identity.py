@@ -28,7 +28,7 @@ from ..config import (
     for_model,
     to_dict,
 )
-from ..decoding import uses_lm
+from ..decoding import BEST_PATH
 from ..harness import distributed
 from ..models import model_task, model_version
 from ..records import RUNS_FILE, read_records
@@ -76,7 +76,7 @@ def config_id(entry: ModelEntry, cfg: SuiteConfig) -> str:
 
 def decoder_hash(decoder: str, lm_cfg: LMConfig) -> str:
     """Identity of a decoder's settings: beam width and LM change the numbers, best path (greedy, ctc) has none."""
-    if not (decoder.startswith("beam") or uses_lm(decoder)):
+    if decoder in BEST_PATH:
         return ""
     fields = {k: v for k, v in to_dict(lm_cfg).items() if k not in LM_SCORES_ONLY
               and (k not in LM_HASH_NEUTRAL_DEFAULTS or v != LM_HASH_NEUTRAL_DEFAULTS[k])}

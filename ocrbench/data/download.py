@@ -250,21 +250,21 @@ def mirror_listing(recipe: Recipe, folder: Path) -> list[SourceFile]:
 
 
 # ---- verification -----------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
+def _digest(h, path: Path) -> str:
+    """``h`` (a hashlib object) updated with the bytes of ``path``, read in 1 MiB blocks: its hex digest."""
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return _digest(hashlib.sha256(), path)
 
 
 def git_sha1_of(path: Path) -> str:
     """Git's object hash of a file (``git hash-object``): sha1 of ``blob <size>\\0`` and the bytes."""
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return _digest(hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False), path)
 
 
 _PAGE_SIZE = (re.compile(r'<(?:\w+:)?Page\b[^>]*?\bWIDTH="(\d+)"[^>]*?\bHEIGHT="(\d+)"'),  # ALTO

@@ -22,6 +22,7 @@ from ..config import LMConfig
 from .ctc import ctc_greedy_decode
 
 CTC_HEAD = ("ctc", "ctc+lm")  # a hybrid model's auxiliary CTC head, read as a CTC model is (greedy, beam+lm)
+BEST_PATH = ("greedy", "ctc")  # decoders with no settings: the most likely token at each step or frame
 
 
 def uses_lm(decoder: str) -> bool:
@@ -54,7 +55,7 @@ class Decoding:
     def record_fields(self) -> dict:
         """The settings a result row records (the LM's own fields, its checkpoint and scores, are added by
         the harness): none for greedy, the beam width for beam, and the fusion weights for the +lm decoders."""
-        if self.name in ("greedy", "ctc"):
+        if self.name in BEST_PATH:
             return {}
         if self.name == "beam":
             return {"beam_width": self.beam_width}
@@ -72,7 +73,7 @@ def as_decoding(decoding: Decoding | str) -> Decoding:
 def ctc_decode(logits: torch.Tensor, lengths: torch.Tensor, decoding: Decoding) -> list[list[int]]:
     """Label ids of per-frame CTC ``logits`` (blank 0): best path for ``greedy`` / ``ctc``, prefix beam search
     (with the LM of a ``+lm`` decoding) otherwise. CTC models and hybrid models' CTC heads share it."""
-    if decoding.name in ("greedy", "ctc"):
+    if decoding.name in BEST_PATH:
         return ctc_greedy_decode(logits, lengths)
     from .ctc_beam import ctc_prefix_beam_search
 
@@ -81,4 +82,4 @@ def ctc_decode(logits: torch.Tensor, lengths: torch.Tensor, decoding: Decoding) 
                                   weight=decoding.lm_weight if lm else 0.0, bonus=decoding.lm_bonus if lm else 0.0)
 
 
-__all__ = ["CTC_HEAD", "GREEDY", "Decoding", "as_decoding", "ctc_decode", "ctc_greedy_decode", "uses_lm"]
+__all__ = ["BEST_PATH", "CTC_HEAD", "GREEDY", "Decoding", "as_decoding", "ctc_decode", "ctc_greedy_decode", "uses_lm"]
