@@ -96,8 +96,9 @@ class TrainConfig:
     # pools of BUCKET_POOL batches, each pool sorted by width and cut into batches, and the batches shuffled, so a
     # batch holds lines of similar width (real lines vary 10x in width; the padding share is in every record)
     batching: str = "random"
-    # initial weights: a checkpoint file, or ``suite:NAME`` (the same model and seed trained by suite NAME, in
-    # runs_dir): transfer learning. Output rows are mapped by character (ocrbench.harness.transfer)
+    # initial weights: a checkpoint file, ``zoo:NAME`` (a zoo checkpoint: `ocrbench zoo`), or ``suite:NAME`` (the
+    # same model and seed trained by suite NAME, in runs_dir): transfer learning; ``{model}`` in it becomes each
+    # entry's model name. Output rows are mapped by character (ocrbench.harness.transfer)
     init_from: str | None = None
 
     def __post_init__(self):

@@ -200,17 +200,28 @@ def prepare_model(name: str, kwargs, cfg: SuiteConfig):
     return model, train_set
 
 
+def init_spec(entry: ModelEntry, cfg: SuiteConfig) -> str:
+    """``train.init_from`` for this entry: ``{model}`` replaced by the model's name (one suite-wide setting,
+    ``zoo:{model}-pretrain-s0``, names each family's own checkpoint); empty for a start from scratch."""
+    return (cfg.train.init_from or "").replace("{model}", entry.name)
+
+
 def init_checkpoint(entry: ModelEntry, cfg: SuiteConfig) -> Path | None:
-    """The checkpoint ``train.init_from`` names: a file, or ``suite:NAME``, the same model and seed trained by
-    suite NAME (a shipped suite or a YAML file) in this suite's runs folder."""
-    spec = cfg.train.init_from
+    """The checkpoint ``train.init_from`` names (see :func:`init_spec`): a file, ``zoo:NAME`` (a zoo checkpoint,
+    verified against the index: :func:`ocrbench.deploy.zoo.resolve`), or ``suite:NAME``, the same model and
+    seed trained by suite NAME (a shipped suite or a YAML file) in this suite's runs folder."""
+    spec = init_spec(entry, cfg)
     if not spec:
         return None
+    if spec.startswith("zoo:"):
+        from ..deploy.zoo import resolve
+
+        return resolve(spec)[0]
     if not spec.startswith("suite:"):
         path = Path(spec).expanduser()
         if not path.exists():
             raise UserError(f"train.init_from={spec}: no such checkpoint file or run folder (give a checkpoint.pt, "
-                            "its run folder, or suite:NAME)")
+                            "its run folder, zoo:NAME or suite:NAME)")
         return path
     name = spec.removeprefix("suite:")
     source = replace(load_suite(resolve_config(name)), runs_dir=cfg.runs_dir)
@@ -234,7 +245,7 @@ def initialise(model, entry: ModelEntry, cfg: SuiteConfig) -> dict:
         return {"init_from": ""}
     from ..harness.transfer import load_init_weights
 
-    return {"init_from": cfg.train.init_from, **load_init_weights(model, path)}
+    return {"init_from": init_spec(entry, cfg), **load_init_weights(model, path)}
 
 
 def _train_entry(entry: ModelEntry, cfg: SuiteConfig, base: dict, resume: bool, progress: bool, validate=None,

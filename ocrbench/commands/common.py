@@ -85,7 +85,8 @@ def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
 def add_zoo_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoo-dir", metavar="DIR|URL",
                    help="where zoo:NAME checkpoints are: a folder or a URL base (default: $OCRBENCH_ZOO, else the "
-                        "index's URL); every file is checked against the index's sha256")
+                        "package's zoo/ folder for the checkpoints it ships, else the index's URL); every file is "
+                        "checked against the index's sha256")
 
 
 def resolve_zoo_checkpoint(args) -> None:

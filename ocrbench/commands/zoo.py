@@ -11,7 +11,8 @@ from .common import add_json
 def register(sub) -> None:
     p = sub.add_parser("zoo", help="list the reference checkpoints (evaluate one with --checkpoint zoo:NAME)",
                        description="The zoo index lists reference checkpoints: model, suite, seed, score on the "
-                                   "suite's test split, data version, file size and sha256. `ocrbench eval "
+                                   "suite's test split, data version, file size and sha256, and whether the "
+                                   "package ships the file (the synthetic pretraining checkpoints). `ocrbench eval "
                                    "--checkpoint zoo:NAME --zoo-dir DIR` evaluates one from a folder or URL.")
     p.add_argument("action", nargs="?", default="list", choices=["list", "pack"],
                    help="list (default), or pack: write the zoo files of run checkpoints and add them to the index")
@@ -39,9 +40,12 @@ def handle(args) -> dict:
 
 
 def _local(entry, zoo_dir: str | None) -> dict:
+    from ..deploy.zoo import is_packaged
+
+    shipped = {"packaged": is_packaged(entry)}
     if not zoo_dir or "://" in zoo_dir:
-        return {}
-    return {"present": (Path(zoo_dir) / entry.file).is_file()}
+        return shipped
+    return {**shipped, "present": (Path(zoo_dir) / entry.file).is_file()}
 
 
 def _pack(args, index: Path) -> dict:
@@ -53,7 +57,7 @@ def _pack(args, index: Path) -> dict:
     packed = [pack(c, args.results, args.out, args.url_base) for c in args.checkpoint]
     entries.update({e.name: e for e in packed})
     write_index(entries, index)
-    rows = [e.__dict__ for e in packed]
+    rows = [{**e.__dict__, **_local(e, None)} for e in packed]
     return {"index": str(index), "checkpoints": rows,
             "text": format_entries(rows) + f"\nwrote {len(packed)} files to {args.out}; index {index}"}
 
@@ -63,10 +67,10 @@ def format_entries(rows: list[dict]) -> str:
 
     present = any("present" in r for r in rows)
     table = [[r["name"], r["model"], r["suite"], r["seed"], f"{r['metric']} {r['score']:.4f}",
-              f"{r['record_score']:.4f}", r["data_version"],
-              f"{r['size'] / 2**20:.1f} MiB", r["sha256"][:12]] + (["yes" if r.get("present") else "no"]
-                                                                  if present else [])
+              f"{r['record_score']:.4f}", r["data_version"], f"{r['size'] / 2**20:.1f} MiB", r["sha256"][:12],
+              "yes" if r.get("packaged") else "no"] + (["yes" if r.get("present") else "no"] if present else [])
              for r in rows]
-    headers = ["name", "model", "suite", "seed", "test score", "suite record", "data version", "size", "sha256"]
+    headers = ["name", "model", "suite", "seed", "test score", "suite record", "data version", "size", "sha256",
+               "shipped"]
     return tabulate(table, headers=headers + (["in --zoo-dir"] if present else []), tablefmt="github",
                     disable_numparse=True)

@@ -6,7 +6,9 @@ for detectors, the suite's record), the data version, and two files with their s
 ``NAME.pt`` and the run's resolved config ``NAME.yaml`` (the data settings of that score). The files live in a
 folder or behind a URL (a release's assets): ``zoo:NAME`` resolves to ``<source>/<file>`` where the source is
 ``--zoo-dir`` or ``$OCRBENCH_ZOO`` (a folder, or an ``http(s)://``/``file://`` base, downloaded once into
-``<cache>/zoo/``), else the entry's ``url``. Every file is checked against the index's sha256 before use.
+``<cache>/zoo/``), else the package's own ``zoo/`` folder where it holds the file (:data:`PACKAGED`: the
+synthetic pretraining checkpoints the real track fine-tunes from, trained by ocrbench on data it generates),
+else the entry's ``url``. Every file is checked against the index's sha256 before use.
 
 A zoo checkpoint is slim (:func:`pack`): the model's name, arguments, charset and weights (what
 :func:`ocrbench.harness.checkpoint.load_model` reads), without the optimizer and RNG states of a run's
@@ -29,6 +31,7 @@ from ..records import atomic_write, atomic_write_text, git_revision, read_record
 PREFIX = "zoo:"
 ENV = "OCRBENCH_ZOO"
 INDEX = Path(__file__).with_name("zoo_index.json")
+PACKAGED = Path(__file__).with_name("zoo")  # the zoo files the package ships (small ones only)
 URL_SCHEMES = ("http://", "https://", "file://")
 
 
@@ -83,12 +86,17 @@ def resolve(spec: str, zoo_dir: str | None = None, index: str | Path | None = No
     """The verified local checkpoint and run config of ``zoo:NAME``, and its index entry (see the module
     docstring)."""
     entry = find(spec[len(PREFIX):], index)
-    source = zoo_dir or os.environ.get(ENV) or entry.url
+    source = zoo_dir or os.environ.get(ENV) or (str(PACKAGED) if is_packaged(entry) else entry.url)
     if not source:
         raise UserError(f"zoo checkpoint {entry.name} has no download URL: pass --zoo-dir DIR (or set ${ENV}) "
                         f"to the folder or URL that holds {entry.file}")
     return (_fetch(entry, entry.file, entry.sha256, source, cache),
             _fetch(entry, entry.config_file, entry.config_sha256, source, cache), entry)
+
+
+def is_packaged(entry: ZooEntry) -> bool:
+    """Whether the package ships both files of ``entry`` (in :data:`PACKAGED`)."""
+    return (PACKAGED / entry.file).is_file() and (PACKAGED / entry.config_file).is_file()
 
 
 def _fetch(entry: ZooEntry, name: str, sha256: str, source: str, cache: str | Path | None) -> Path:

@@ -32,12 +32,17 @@ def _present(value) -> bool:
 
 
 def start_label(init_from) -> str:
-    """``scratch``, or where the initial weights came from: ``from quick`` for ``suite:quick``, else the
-    checkpoint's folder and file name."""
+    """``scratch``, or where the initial weights came from: ``from quick`` for ``suite:quick``, ``from
+    pretrain-s0 (zoo)`` for ``zoo:crnn_small-pretrain-s0`` (zoo names start with the model, which the row names
+    already), else the checkpoint's folder and file name."""
     if not isinstance(init_from, str) or not init_from:
         return "scratch"
     kind, sep, name = init_from.partition(":")
-    return f"from {name}" if sep and kind == "suite" else f"from {'/'.join(Path(init_from).parts[-2:])}"
+    if sep and kind == "suite":
+        return f"from {name}"
+    if sep and kind == "zoo":
+        return f"from {name.partition('-')[2] or name} (zoo)"
+    return f"from {'/'.join(Path(init_from).parts[-2:])}"
 
 
 def budget_label(budget) -> str:

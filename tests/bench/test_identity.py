@@ -76,7 +76,7 @@ def test_compile_changes_the_identity_only_when_on():
 def test_the_committed_reference_rows_keep_their_keys():
     """Every ok reference row is one the shipped suite still owes (decoder, decoder settings, dataset): a changed
     decoder hash would make a rerun produce every row again instead of none."""
-    for suite in ("quick", "ci", "real"):
+    for suite in ("quick", "ci", "real", "real-scratch"):
         cfg = load_suite(CONFIG_DIR / f"{suite}.yaml")
         rows = [r for r in read_records(cfg.reference_path / "runs.jsonl") if r.get("status") == "ok"]
         assert rows

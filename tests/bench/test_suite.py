@@ -147,6 +147,40 @@ def test_init_from_a_checkpoint_is_recorded_and_a_missing_source_is_one_line(tmp
         run_suite(missing, progress=False, log=lambda *_: None)
 
 
+def test_init_from_a_zoo_name_per_model_resolves_verifies_and_is_recorded(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    from ocrbench.deploy import zoo
+    from ocrbench.errors import UserError
+
+    source = tiny_suite(tmp_path / "a", ModelEntry("line_cnn_tiny"))
+    run_suite(source, progress=False, log=lambda *_: None)
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    shutil.copy(read_records(tmp_path / "a" / "results" / "runs.jsonl")[0]["checkpoint"], folder / "c.pt")
+    (folder / "c.yaml").write_text("name: ci\n")
+    entry = zoo.ZooEntry(name="line_cnn_tiny-ci-s0", model="line_cnn_tiny", task="recognition", suite="ci", seed=0,
+                         metric="cer", score=1.0, record_score=1.0, dataset="synth-lines", data_version=None,
+                         config_hash="abc", git=None, file="c.pt", size=1, sha256=zoo.sha256_of(folder / "c.pt"),
+                         config_file="c.yaml", config_sha256=zoo.sha256_of(folder / "c.yaml"))
+    zoo.write_index({entry.name: entry}, tmp_path / "index.json")
+    monkeypatch.setattr(zoo, "INDEX", tmp_path / "index.json")
+    monkeypatch.setattr(zoo, "PACKAGED", folder)  # shipped with the package: no --zoo-dir, no URL
+    monkeypatch.delenv(zoo.ENV, raising=False)
+    cfg = tiny_suite(tmp_path / "b", ModelEntry("line_cnn_tiny"))
+    run_suite(replace(cfg, train=replace(cfg.train, init_from="zoo:{model}-ci-s0")), progress=False,
+              log=lambda *_: None)
+    row = read_records(tmp_path / "b" / "results" / "runs.jsonl")[0]
+    assert row["init_from"] == "zoo:line_cnn_tiny-ci-s0" and row["init_from_sha256"] == entry.sha256
+    (folder / "c.pt").write_bytes(b"damaged")
+    cfg = tiny_suite(tmp_path / "c", ModelEntry("line_cnn_tiny"))
+    with pytest.raises(UserError, match=r"c\.pt: sha256 .* is not the zoo index's"):
+        run_suite(replace(cfg, train=replace(cfg.train, init_from="zoo:{model}-ci-s0")), progress=False,
+                  log=lambda *_: None)
+
+
 def test_a_users_page_folder_is_an_evaluation_set_read_as_written(tmp_path, memorial_pages):
     cfg = tiny_suite(tmp_path, ModelEntry("line_cnn_tiny"))
     cfg = replace(cfg, eval_sets=(f"alto:{memorial_pages}",))

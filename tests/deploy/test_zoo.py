@@ -28,6 +28,27 @@ def test_the_index_lists_the_quick_reference_checkpoints():
             assert e.data_version == records[e.config_hash]["data_version"]
 
 
+def test_the_packaged_checkpoints_are_intact_and_give_every_real_family_its_start():
+    packaged = {n: e for n, e in zoo.load_index().items() if zoo.is_packaged(e)}
+    for e in packaged.values():  # what the package ships is what the index pins
+        assert zoo.sha256_of(zoo.PACKAGED / e.file) == e.sha256 and (zoo.PACKAGED / e.file).stat().st_size == e.size
+        assert zoo.sha256_of(zoo.PACKAGED / e.config_file) == e.config_sha256 and e.dataset == "synth-lines"
+    assert sorted(p.name for p in zoo.PACKAGED.iterdir()) == sorted(
+        f for e in packaged.values() for f in (e.file, e.config_file))  # no file the index does not pin
+    real = load_suite(resolve_config("real"))
+    for entry in real.models:  # the real track starts every family from a checkpoint the package ships
+        spec = entry.train.get("init_from") or real.train.init_from
+        name = spec.replace("{model}", entry.name).removeprefix(zoo.PREFIX)
+        assert name in packaged and packaged[name].model == entry.name
+
+
+def test_a_packaged_file_needs_no_zoo_dir(local_zoo, monkeypatch):
+    folder, index, entry = local_zoo
+    monkeypatch.setattr(zoo, "PACKAGED", folder)
+    monkeypatch.delenv(zoo.ENV, raising=False)
+    assert zoo.resolve("zoo:tiny-test-s0", None, index)[0] == folder / entry.file
+
+
 @pytest.fixture
 def local_zoo(tmp_path):
     """A folder with one zoo file and an index naming it: (folder, index path, entry)."""

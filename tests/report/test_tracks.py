@@ -85,6 +85,8 @@ def test_labels_name_the_variant_and_old_records_keep_the_model_name():
     assert variant_label({"model": "crnn_small", "train_lines_budget": None, "init_from": "runs/a/b/checkpoint.pt"}) \
         == "crnn_small · from b/checkpoint.pt"
     assert variant_label({"model": "crnn_small", "train_lines_budget": float("nan"), "init_from": ""}) == "crnn_small"
+    assert variant_label({"model": "crnn_small", "init_from": "zoo:crnn_small-pretrain-s0"}) == \
+        "crnn_small · from pretrain-s0 (zoo)"
     assert variant_label({"model": "crnn_small"}) == "crnn_small"
     assert is_synthetic("synth-lines") and not is_synthetic(REAL) and not is_synthetic("alto:/data/x")
 
