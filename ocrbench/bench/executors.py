@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -55,6 +56,9 @@ CPUS_PER_JOB = 1  # as many CPU jobs at once as cores; give more to models whose
 MAX_RETRIES = 0
 # seconds a worker gets to end on its own after Ctrl-C (it saves nothing more: its last checkpoint stands)
 WORKER_GRACE_S = 10.0
+# how often a worker process checks that its driver is alive (a driver killed by SIGTERM or SIGKILL runs no
+# cleanup: its workers would go on training, and a resumed suite would then share their run folders)
+PARENT_POLL_S = 1.0
 # environment variables a task needs to see the driver's choices (a cluster node does not inherit them)
 FORWARDED_ENV = ("OCRBENCH_CACHE",)
 
@@ -203,6 +207,7 @@ def worker_main(sending, job: Job, resume: bool, threads: int, cwd: str, formatw
     """A worker's body: the job's outcome and records, or the user error that stopped it. ``formatwarning``:
     the driver's (the command line's one-line warnings)."""
     warnings.formatwarning = formatwarning or warnings.formatwarning
+    exit_with_parent()
     try:
         result = run_job_task(job, resume, threads, cwd)
     except UserError as e:  # as a plain UserError: a subclass's own __init__ may not unpickle
@@ -211,6 +216,22 @@ def worker_main(sending, job: Job, resume: bool, threads: int, cwd: str, formatw
         return
     sending.send(result)
     sending.close()
+
+
+def exit_with_parent(poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """End this process as soon as the process that started it is gone (it is then adopted: another parent
+    id). A thread polls for that, so this works wherever the driver died without stopping its workers; the
+    run's last checkpoint stands (checkpoints are written atomically) and the next run of the suite resumes it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # no cleanup to run: the driver that would read this worker's records is gone
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 class WorkerDied(RuntimeError):

@@ -237,9 +237,69 @@ def test_an_interrupted_worker_sends_nothing_and_prints_nothing(monkeypatch, cap
     def interrupted(*_):
         raise KeyboardInterrupt
     monkeypatch.setattr(executors, "run_job_task", interrupted)
+    monkeypatch.setattr(executors, "exit_with_parent", lambda: None)  # this process's parent is pytest's shell
     receiving, sending = multiprocessing.Pipe(duplex=False)
     executors.worker_main(sending, None, True, 1, os.getcwd())
     assert not receiving.poll(0.1) and capsys.readouterr() == ("", "")
+
+
+DRIVER = """
+import multiprocessing, sys, time
+import child
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("spawn").Process(target=child.work, args=(sys.argv[1],), daemon=True)
+    worker.start()
+    time.sleep(600)
+"""
+CHILD = """
+import os, time
+from ocrbench.bench.executors import exit_with_parent
+
+def work(pid_file):
+    exit_with_parent(poll_s=0.05)
+    open(pid_file, "w").write(str(os.getpid()))
+    time.sleep(600)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped by its new parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.is_file() and "\nState:\tZ" in status.read_text())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_worker_process_ends_when_its_driver_is_killed(tmp_path):
+    """SIGKILL (or SIGTERM) runs no cleanup in the driver: its workers must not train on, since a resumed suite
+    would share their run folders."""
+    import subprocess
+
+    (tmp_path / "driver.py").write_text(DRIVER)
+    (tmp_path / "child.py").write_text(CHILD)
+    pid_file = tmp_path / "worker.pid"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_file)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        assert alive(worker)
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 30
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survived = alive(worker)
+    if survived:  # leave no process behind when this fails
+        os.kill(worker, signal.SIGKILL)
+    assert not survived
 
 
 def test_worker_processes_refuse_a_job_that_trains_on_cuda(tmp_path):
