@@ -565,6 +565,20 @@ def check_decoders(entry: ModelEntry, cfg: SuiteConfig) -> None:
                         f"{', '.join(decoders)}")
 
 
+def check_zoo_start(entry: ModelEntry, cfg: SuiteConfig) -> None:
+    """A ``zoo:`` start the zoo does not list (a model added to a copy of the real suite has no pretrain
+    checkpoint there) is one line before any training, with the ways out."""
+    spec = init_spec(entry, for_model(entry, cfg))
+    if not spec.startswith("zoo:"):
+        return
+    from ..deploy.zoo import load_index
+
+    if spec.removeprefix("zoo:") not in load_index():
+        raise UserError(f"train.init_from={spec}: the zoo has no such checkpoint (`ocrbench zoo` lists them): train "
+                        f"{entry.name} from scratch (--set train.init_from=), or pretrain it first (`ocrbench run "
+                        f"pretrain --models {entry.name}`, then train.init_from=suite:pretrain)")
+
+
 def plan_suite(cfg: SuiteConfig, resume: bool = True) -> list[Job]:
     """Every (model, seed) job of ``cfg``, seed-major (an interrupted suite has every model at the first seed),
     each with the rows it still owes: with ``resume``, those not yet recorded as ``ok``; else all."""
@@ -572,6 +586,7 @@ def plan_suite(cfg: SuiteConfig, resume: bool = True) -> list[Job]:
         raise UserError(f"suite {cfg.name!r} lists no models")
     for entry in cfg.models:  # fail fast on a typo before hours of training
         check_decoders(entry, cfg)
+        check_zoo_start(entry, cfg)
     done = recorded_rows(cfg.results_path, cfg.train.max_minutes) if resume else {}
     jobs = []
     for seed in cfg.seed_list:

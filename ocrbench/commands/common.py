@@ -84,8 +84,8 @@ def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
 
 def add_zoo_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoo-dir", metavar="DIR|URL",
-                   help="where zoo:NAME checkpoints are: a folder or a URL base (default: $OCRBENCH_ZOO, else the "
-                        "package's zoo/ folder for the checkpoints it ships, else the index's URL); every file is "
+                   help="where zoo:NAME checkpoints are: a folder or a URL base (default: the package's zoo/ folder for "
+                        "the checkpoints it ships, else $OCRBENCH_ZOO, else the index's URL); every file is "
                         "checked against the index's sha256")
 
 

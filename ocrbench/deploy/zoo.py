@@ -5,10 +5,10 @@ seed, score on the suite's test split (greedy CER for recognizers, measured on t
 for detectors, the suite's record), the data version, and two files with their size and sha256: the checkpoint
 ``NAME.pt`` and the run's resolved config ``NAME.yaml`` (the data settings of that score). The files live in a
 folder or behind a URL (a release's assets): ``zoo:NAME`` resolves to ``<source>/<file>`` where the source is
-``--zoo-dir`` or ``$OCRBENCH_ZOO`` (a folder, or an ``http(s)://``/``file://`` base, downloaded once into
-``<cache>/zoo/``), else the package's own ``zoo/`` folder where it holds the file (:data:`PACKAGED`: the
-synthetic pretraining checkpoints the real track fine-tunes from, trained by ocrbench on data it generates),
-else the entry's ``url``. Every file is checked against the index's sha256 before use.
+``--zoo-dir``, else the package's own ``zoo/`` folder where it holds the file (:data:`PACKAGED`: the synthetic
+pretraining checkpoints the real track fine-tunes from, trained by ocrbench on data it generates), else
+``$OCRBENCH_ZOO`` (a folder, or an ``http(s)://``/``file://`` base, downloaded once into ``<cache>/zoo/``), else
+the entry's ``url``. Every file is checked against the index's sha256 before use.
 
 A zoo checkpoint is slim (:func:`pack`): the model's name, arguments, charset and weights (what
 :func:`ocrbench.harness.checkpoint.load_model` reads), without the optimizer and RNG states of a run's
@@ -86,7 +86,7 @@ def resolve(spec: str, zoo_dir: str | None = None, index: str | Path | None = No
     """The verified local checkpoint and run config of ``zoo:NAME``, and its index entry (see the module
     docstring)."""
     entry = find(spec[len(PREFIX):], index)
-    source = zoo_dir or os.environ.get(ENV) or (str(PACKAGED) if is_packaged(entry) else entry.url)
+    source = zoo_dir or (str(PACKAGED) if is_packaged(entry) else os.environ.get(ENV) or entry.url)
     if not source:
         raise UserError(f"zoo checkpoint {entry.name} has no download URL: pass --zoo-dir DIR (or set ${ENV}) "
                         f"to the folder or URL that holds {entry.file}")

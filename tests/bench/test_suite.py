@@ -174,6 +174,11 @@ def test_init_from_a_zoo_name_per_model_resolves_verifies_and_is_recorded(tmp_pa
               log=lambda *_: None)
     row = read_records(tmp_path / "b" / "results" / "runs.jsonl")[0]
     assert row["init_from"] == "zoo:line_cnn_tiny-ci-s0" and row["init_from_sha256"] == entry.sha256
+    unlisted = tiny_suite(tmp_path / "d", ModelEntry("line_cnn_tiny"), ModelEntry("crnn_tiny"))
+    with pytest.raises(UserError, match=r"zoo:crnn_tiny-ci-s0: the zoo has no such checkpoint"):  # before training
+        run_suite(replace(unlisted, train=replace(unlisted.train, init_from="zoo:{model}-ci-s0")), progress=False,
+                  log=lambda *_: None)
+    assert not (tmp_path / "d" / "results" / "runs.jsonl").exists()
     (folder / "c.pt").write_bytes(b"damaged")
     cfg = tiny_suite(tmp_path / "c", ModelEntry("line_cnn_tiny"))
     with pytest.raises(UserError, match=r"c\.pt: sha256 .* is not the zoo index's"):

@@ -42,11 +42,13 @@ def test_the_packaged_checkpoints_are_intact_and_give_every_real_family_its_star
         assert name in packaged and packaged[name].model == entry.name
 
 
-def test_a_packaged_file_needs_no_zoo_dir(local_zoo, monkeypatch):
+def test_a_packaged_file_needs_no_zoo_dir_and_only_an_explicit_one_overrides_it(local_zoo, monkeypatch, tmp_path):
     folder, index, entry = local_zoo
     monkeypatch.setattr(zoo, "PACKAGED", folder)
-    monkeypatch.delenv(zoo.ENV, raising=False)
+    monkeypatch.setenv(zoo.ENV, str(tmp_path / "elsewhere"))  # set for other checkpoints: not consulted
     assert zoo.resolve("zoo:tiny-test-s0", None, index)[0] == folder / entry.file
+    with pytest.raises(UserError, match="not found"):  # --zoo-dir is what the user asked for
+        zoo.resolve("zoo:tiny-test-s0", str(tmp_path / "elsewhere"), index)
 
 
 @pytest.fixture
