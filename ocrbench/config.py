@@ -138,7 +138,8 @@ class ObserveConfig:
 
 @dataclass(frozen=True)
 class LMConfig:
-    """Beam search and the character language model of the ``beam`` and ``+lm`` decoders (``beam+lm``, ``ctc+lm``)."""
+    """Beam search and the character language model of the ``beam``, ``joint`` and ``+lm`` decoders (``beam+lm``,
+    ``ctc+lm``, ``joint+lm``)."""
 
     checkpoint: str | None = None  # a trained LM (`ocrbench lm train --out`); default: trained once, cached in <cache>/lm
     # Shallow fusion: score = log p_model + weight · log p_LM (+ ctc_bonus per character for CTC models, whose
@@ -150,6 +151,9 @@ class LMConfig:
     # (the real track: 0.5 and 0.1 on validation)
     ctc_weight: float | None = None
     ctc_bonus: float = 1.0
+    # a hybrid model's joint decoders (joint, joint+lm): the CTC head's share of the score, the attention
+    # decoder's being 1 - joint_weight (the LM is added with ``weight``, as in beam+lm). 0.3: ESPnet's usual value
+    joint_weight: float = 0.3
     beam_width: int = 5
     # LM size and training: one LSTM layer of 128 units, 2000 steps of 32 random lines (~1.7M characters, under
     # half of the training text) in about a minute on one CPU core. Measured at equal CPU time, this beat 256 units
@@ -180,6 +184,9 @@ class LMConfig:
         for name in ("weight", "ctc_weight"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"lm.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.joint_weight < 1:
+            raise ConfigError(f"lm.joint_weight must be between 0 and 1 (both excluded: 0 is beam, 1 is ctc), got "
+                              f"{self.joint_weight}")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def run_hash(entry: ModelEntry, cfg: SuiteConfig) -> str:
 HASH_NEUTRAL_DEFAULTS = {"compile": False, "deterministic": False, "batching": "random", "init_from": None,
                          "augmentation": "mild"}
 DATA_HASH_NEUTRAL_DEFAULTS = {"train_lines": None}  # the same for DataConfig...
-LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train", "ctc_weight": None}  # ...and for LMConfig
+LM_HASH_NEUTRAL_DEFAULTS = {"corpus": "austen-train", "ctc_weight": None, "joint_weight": 0.3}  # ...and for LMConfig
 LM_SCORES_ONLY = ("held_out",)  # LMConfig fields that change what is reported about the LM, never a decoding
 
 

@@ -71,10 +71,11 @@ def add_checkpoint_eval_options(p: argparse.ArgumentParser) -> None:
                                     "the checkpoint, when there is one)")
     p.add_argument("--split", default="test")
     p.add_argument("--decoder", default="greedy", help="one of the model's decoders: greedy, beam, beam+lm (a "
-                                                       "hybrid CTC/attention model also ctc, ctc+lm)")
+                                                       "hybrid CTC/attention model also ctc, ctc+lm, "
+                                                       "joint, joint+lm)")
     p.add_argument("--lm", metavar="PATH",
-                   help="character LM checkpoint for --decoder beam+lm / ctc+lm (`ocrbench lm train --out`); default: "
-                        "the LM of the default lm settings, trained once (about a minute) and cached")
+                   help="character LM checkpoint for a +lm decoder (beam+lm, ctc+lm, joint+lm; `ocrbench lm train "
+                        "--out`); default: the LM of the default lm settings, trained once (about a minute) and cached")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=int, help="lines per batch (default: the run's train.eval_batch_size)")
     p.add_argument("--test-size", type=int, help="lines in a generated test split (synthetic datasets)")

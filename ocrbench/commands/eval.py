@@ -85,11 +85,12 @@ def check_decoder(model, decoder: str) -> None:
 
 
 def make_decoding(model, args, device: str) -> Decoding:
-    """How ``--decoder`` decodes: the beam width and, for beam+lm / ctc+lm, the character LM (``--lm``, or the
+    """How ``--decoder`` decodes: the beam width and, for a +lm decoder, the character LM (``--lm``, or the
     default LM, trained once and cached, on ``device``: the evaluation's, resolved from the options and the run's
     config)."""
     if args.lm and not uses_lm(args.decoder):
-        raise UserError(f"--lm is used by --decoder beam+lm or ctc+lm only, not by {args.decoder!r}")
+        raise UserError(f"--lm is used by the +lm decoders only (beam+lm, ctc+lm, joint+lm), not by "
+                        f"{args.decoder!r}")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))  # stdout may carry --json
     try:
         return make_decodings(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)[args.decoder]

@@ -16,13 +16,21 @@ log-probability 0), so finished and live hypotheses compete directly. The score 
 
 with no length normalisation; with ``weight = bonus = 0`` it is exactly the plain search (same tokens, same
 scores). Each line stops at its ``max_lengths`` entry: there, only the end token is allowed.
+
+Joint CTC/attention search (a hybrid model's ``joint`` decoders; Watanabe et al. 2017) weighs the model's term by
+``1 - ctc_weight`` and adds ``ctc_weight`` times the CTC prefix score of the hypothesis (:mod:`.ctc_prefix`).
+As in ESPnet, the CTC score is computed only for each hypothesis's ``ceil(1.5 * beam_width)`` best tokens by
+the other terms (a pre-beam): scoring every token would cost the vocabulary size times more.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+
+from .ctc_prefix import CTCPrefixScorer
 
 Tree = dict  # name -> tensor with rows in dim 0 (other values are passed through)
 StepFn = Callable[[torch.Tensor, Tree, Tree], tuple[torch.Tensor, Tree]]
@@ -73,6 +81,7 @@ def greedy_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, m
 @torch.no_grad()
 def beam_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, max_lengths: torch.Tensor,
                 beam_width: int = 5, lm=None, weight: float = 0.0, bonus: float = 0.0,
+                ctc: tuple[torch.Tensor, torch.Tensor] | None = None, ctc_weight: float = 0.0,
                 return_scores: bool = False):
     """Batched beam search (see the module docstring).
 
@@ -83,6 +92,8 @@ def beam_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, max
         beam_width: hypotheses kept per line.
         lm: a :class:`~ocrbench.lm.CharLM` over the same token indices, or None; ``weight`` is its λ.
         bonus: added per character token (not the end token).
+        ctc: ``(log_probs, lengths)`` of a CTC head over the same lines (``(B, T, C)``, ``(B,)``; label ``c`` is
+            token ``c``), for joint CTC/attention search with weight ``ctc_weight``; None: attention only.
     Returns:
         The best token list per line (and, with ``return_scores``, a ``(B,)`` tensor of their scores).
     """
@@ -96,11 +107,15 @@ def beam_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, max
     finished = torch.zeros(N, dtype=torch.bool, device=device)
     history = torch.zeros(N, 0, dtype=torch.long, device=device)
     lm_logp, lm_state = lm.start(N, device) if lm is not None else (None, None)
+    scorer = CTCPrefixScorer(*ctc, K, eos) if ctc is not None else None
+    pre_beam = math.ceil(1.5 * K)
     monotone = weight >= 0 and bonus <= 0  # scores never grow: a finished best hypothesis is final
     for t in range(int(max_lengths.max()) + 1):
         logp, state = step(tokens, state, memory)
         logp = logp.float()
         V = logp.shape[-1]
+        if scorer is not None:
+            logp = (1 - ctc_weight) * logp
         if lm is not None:
             logp = logp + weight * lm_logp
         if bonus:
@@ -109,9 +124,12 @@ def beam_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, max
             logp = logp + bonus * is_char
         logp = _only_end_at_limit(logp, t >= limit, eos)
         logp = _frozen_if_finished(logp, finished)
-        top, idx = (scores.view(N, 1) + logp).view(B, K * V).topk(K, dim=1)
-        rows = (torch.arange(B, device=device)[:, None] * K + idx // V).view(N)
-        tokens = (idx % V).view(N)
+        if scorer is None:
+            top, idx = (scores.view(N, 1) + logp).view(B, K * V).topk(K, dim=1)
+            rows = (torch.arange(B, device=device)[:, None] * K + idx // V).view(N)
+            tokens = (idx % V).view(N)
+        else:
+            rows, tokens, top = _joint_step(scorer, scores, logp, finished, min(pre_beam, V), ctc_weight)
         scores = top
         finished = finished[rows] | (tokens == eos) | (top.view(N) == float("-inf"))
         history = torch.cat([history[rows], tokens[:, None]], 1)
@@ -123,6 +141,20 @@ def beam_search(step: StepFn, state: Tree, memory: Tree, bos: int, eos: int, max
     best = history.view(B, K, -1)[:, 0].cpu().tolist()
     hyps = [strip(r, eos) for r in best]
     return (hyps, scores[:, 0]) if return_scores else hyps
+
+
+def _joint_step(scorer: CTCPrefixScorer, scores: torch.Tensor, logp: torch.Tensor, finished: torch.Tensor,
+                pre_beam: int, ctc_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the joint search: each row's ``pre_beam`` best tokens by ``logp``, rescored with the CTC
+    prefix score, and the ``K`` best (row, token) pairs of each line; the scorer keeps their CTC states."""
+    B, K = scores.shape
+    N = B * K
+    cand_logp, cand = logp.topk(pre_beam, dim=1)  # (N, P)
+    total = scores.view(N, 1) + cand_logp + ctc_weight * scorer.score(cand, finished)
+    top, idx = total.view(B, K * pre_beam).topk(K, dim=1)
+    chosen = (torch.arange(B, device=scores.device)[:, None] * K * pre_beam + idx).view(N)
+    scorer.advance(chosen)
+    return chosen // pre_beam, cand.view(-1)[chosen], top
 
 
 def _only_end_at_limit(logp: torch.Tensor, at_limit: torch.Tensor, eos: int) -> torch.Tensor:

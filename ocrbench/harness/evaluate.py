@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import LMConfig
-from ..decoding import CTC_HEAD, GREEDY, Decoding, as_decoding, uses_lm
+from ..decoding import CTC_HEAD, GREEDY, JOINT, Decoding, as_decoding, uses_lm
 from ..progress import progress_bar
 from ..runtime import autocast, resolve_device, set_matmul_precision, sync
 from .metrics import DocumentErrorCounts
@@ -108,8 +108,10 @@ def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=Non
     """How ``model`` decodes with each of ``names``: the beam width of ``lm_cfg`` and, for a ``+lm`` decoder, its
     character LM (its checkpoint, or trained once and cached: :func:`ocrbench.lm.get_lm`, on ``device``) with
     the fusion weight, and for a CTC search (a model whose class declares ``lm_bonus_applies``, or a hybrid
-    model's ``ctc+lm``) the CTC weight and the per-character bonus."""
+    model's ``ctc+lm``) the CTC weight and the per-character bonus; a hybrid model's joint decoders, the CTC
+    head's share of their score."""
     found = {name: Decoding(name, lm_cfg.beam_width) for name in names}
+    found |= {name: replace(found[name], joint_weight=lm_cfg.joint_weight) for name in names if name in JOINT}
     fused = [name for name in found if uses_lm(name) and name in model.decoders]
     if fused:
         from ..lm import check_lm_charset, get_lm
@@ -119,7 +121,7 @@ def make_decodings(model, names, lm_cfg: LMConfig, device: str = "auto", log=Non
     for name in fused:
         ctc = model.lm_bonus_applies or name in CTC_HEAD
         weight = lm_cfg.ctc_weight if ctc and lm_cfg.ctc_weight is not None else lm_cfg.weight
-        found[name] = Decoding(name, lm_cfg.beam_width, lm, weight, lm_cfg.ctc_bonus if ctc else 0.0)
+        found[name] = replace(found[name], lm=lm, lm_weight=weight, lm_bonus=lm_cfg.ctc_bonus if ctc else 0.0)
     return found
 
 

@@ -27,14 +27,15 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch
-from ..decoding import CTC_HEAD, GREEDY, Decoding, as_decoding, ctc_decode
+from ..decoding import CTC_HEAD, GREEDY, JOINT, Decoding, as_decoding, ctc_decode, uses_lm
 from ..decoding.beam import beam_search, greedy_search
 from ._base import FlopsPasses, ModelInfo, Recognizer, rows_per_class
 
 
 class Seq2SeqRecognizer(Recognizer):
     """Recognizer with an autoregressive decoder; decoders: greedy, beam, beam+lm, and with an auxiliary CTC head
-    also ctc and ctc+lm (the head read as a CTC model is: best path, prefix beam search with the LM).
+    also ctc and ctc+lm (the head read as a CTC model is: best path, prefix beam search with the LM), and joint
+    and joint+lm (the beam search scored by both the decoder and the head).
 
     Args:
         label_smoothing: share of the target probability spread uniformly over the other valid tokens
@@ -47,7 +48,7 @@ class Seq2SeqRecognizer(Recognizer):
 
     @property
     def decoders(self) -> tuple[str, ...]:
-        return ("greedy", "beam", "beam+lm", *(CTC_HEAD if self.ctc_head is not None else ()))
+        return ("greedy", "beam", "beam+lm", *(CTC_HEAD + JOINT if self.ctc_head is not None else ()))
 
     @property
     def max_output_length(self) -> int:
@@ -183,11 +184,19 @@ class Seq2SeqRecognizer(Recognizer):
         if decoding.name == "greedy":
             ids = greedy_search(self.step_log_probs, state, memory, self.bos, self.eos, limits)
         else:
-            lm = decoding.fusion_lm(images.device) if decoding.name == "beam+lm" else None
+            lm = decoding.fusion_lm(images.device) if uses_lm(decoding.name) else None
             ids = beam_search(self.step_log_probs, state, memory, self.bos, self.eos, limits, decoding.beam_width,
                               lm=lm, weight=decoding.lm_weight if lm else 0.0,
-                              bonus=decoding.lm_bonus if lm else 0.0)
+                              bonus=decoding.lm_bonus if lm else 0.0, ctc=self._ctc_frames(memory, decoding),
+                              ctc_weight=decoding.joint_weight)
         return [self.charset.decode(i) for i in ids]
+
+    def _ctc_frames(self, memory: dict, decoding: Decoding) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The CTC head's log-probabilities and valid frames, for a joint decoder; None for the others."""
+        if decoding.name not in JOINT:
+            return None
+        log_probs = self.ctc_head(memory["features"]).float().log_softmax(-1)
+        return log_probs, memory["lengths"].clamp(max=log_probs.shape[1])
 
 
 class TeacherForcedPass(nn.Module):

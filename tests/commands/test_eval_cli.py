@@ -60,7 +60,7 @@ def test_an_unknown_decoder_lists_the_models_decoders_before_the_data_loads(chec
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (["--test-size", "0"], "--test-size must be >= 1, got 0"),
-    (["--lm", "lm.pt"], "--lm is used by --decoder beam+lm or ctc+lm only"),
+    (["--lm", "lm.pt"], "--lm is used by the +lm decoders only"),
     (["--decoder", "beam+lm", "--lm", "/nonexistent/lm.pt"], "language model checkpoint not found"),
 ])
 def test_bad_options_are_one_line(checkpoint, capsys, argv, message):

@@ -53,9 +53,21 @@ def lm_scores(lm, seqs: list[list[int]]) -> list[float]:
     return (-lm.nll(inputs, targets)).tolist()
 
 
-def exhaustive(toy: ToyDecoder, line: int, limit: int, lm=None, weight=0.0, bonus=0.0) -> tuple[list[int], float]:
+def ctc_log_prob(log_probs: torch.Tensor, seq: list[int]) -> float:
+    """log P_CTC(seq | frames) of one line's ``(T, C)`` log-probabilities."""
+    nll = torch.nn.functional.ctc_loss(log_probs[:, None], torch.tensor([seq or [0]]), torch.tensor([len(log_probs)]),
+                                       torch.tensor([len(seq)]), reduction="sum")
+    return -nll.item()
+
+
+def exhaustive(toy: ToyDecoder, line: int, limit: int, lm=None, weight=0.0, bonus=0.0, frames=None,
+               ctc_weight=0.0) -> tuple[list[int], float]:
+    """The best sequence of at most ``limit`` characters by the beam's score; ``frames``: the line's CTC
+    log-probabilities (its valid frames) for the joint score."""
     seqs = [list(s) for n in range(limit + 1) for s in itertools.product([1, 2], repeat=n)]
-    scores = [toy.score(line, s) + bonus * len(s) for s in seqs]
+    scores = [(1 - ctc_weight) * toy.score(line, s) + bonus * len(s) for s in seqs]
+    if frames is not None:
+        scores = [x + ctc_weight * ctc_log_prob(frames, s) for x, s in zip(scores, seqs)]
     if lm is not None:
         scores = [s + weight * x for s, x in zip(scores, lm_scores(lm, seqs))]
     best = max(range(len(seqs)), key=scores.__getitem__)
@@ -79,6 +91,28 @@ def test_wide_beam_finds_the_exhaustive_best(fusion, lm):
         best, best_score = exhaustive(toy, line, limit, lm=use_lm, **fusion)
         assert hyps[line] == best
         assert scores[line].item() == pytest.approx(best_score, abs=1e-4)
+
+
+@pytest.mark.parametrize("fusion", [{}, {"weight": 0.5}], ids=["joint", "joint+lm"])
+def test_wide_joint_beam_finds_the_exhaustive_best_of_the_weighted_sum(fusion, lm):
+    """Joint CTC/attention search: (1 - w) log p_attention + w log P_CTC(exactly the line) (+ the LM), with
+    CTC frames that disagree with the attention model (so the weighting decides)."""
+    toy, lines, limit = ToyDecoder(5, 3), 3, 4
+    log_probs = (torch.randn(lines, 8, 3, generator=torch.Generator().manual_seed(6)) * 2).log_softmax(-1)
+    lengths = torch.tensor([8, 6, 5])
+    use_lm = lm if fusion else None
+    moved = 0
+    for ctc_weight in (0.3, 0.7):
+        hyps, scores = beam_search(toy.step, *toy.initial(lines), BOS, EOS, torch.full((lines,), limit),
+                                   beam_width=64, lm=use_lm, ctc=(log_probs, lengths), ctc_weight=ctc_weight,
+                                   return_scores=True, **fusion)
+        for line in range(lines):
+            best, best_score = exhaustive(toy, line, limit, lm=use_lm, frames=log_probs[line, : lengths[line]],
+                                          ctc_weight=ctc_weight, **fusion)
+            assert hyps[line] == best
+            assert scores[line].item() == pytest.approx(best_score, abs=1e-4)
+            moved += best != exhaustive(toy, line, limit, lm=use_lm, **fusion)[0]
+    assert moved  # the CTC term changed some line's best: the test sees the weighting
 
 
 def test_lm_weight_zero_is_exactly_plain_beam_search(lm):

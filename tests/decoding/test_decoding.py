@@ -56,7 +56,7 @@ def test_a_hybrid_model_reads_its_ctc_head_as_a_ctc_model_does(name, rendered_li
     assert "ctc" not in create_model(name, input_height=32).decoders
     torch.manual_seed(0)
     model = create_model(name, input_height=32, ctc_weight=0.3).eval()
-    assert model.decoders == ("greedy", "beam", "beam+lm", "ctc", "ctc+lm")
+    assert model.decoders == ("greedy", "beam", "beam+lm", "ctc", "ctc+lm", "joint", "joint+lm")
     batch = model.collate([rendered_lines[i] for i in range(2)])
     with torch.no_grad():
         memory = model.encode(batch.images, batch.widths)
@@ -72,12 +72,31 @@ def test_a_hybrid_model_reads_its_ctc_head_as_a_ctc_model_does(name, rendered_li
     assert len(fused) == 2 and all(set(h) <= set(model.charset.chars) for h in fused)
 
 
+@pytest.mark.parametrize("name", ["attention_lm_tiny", "cnn_transformer_tiny"])
+def test_a_hybrid_model_joint_search_scores_with_its_ctc_head(name, rendered_lines):
+    """``joint`` is the attention beam search with the head's prefix score: the head changes what it reads
+    (an untrained model's decoder and head disagree), and ``joint+lm`` at LM weight 0 is ``joint`` itself."""
+    torch.manual_seed(0)
+    model = create_model(name, input_height=32, ctc_weight=0.3).eval()
+    batch = model.collate([rendered_lines[i] for i in range(3)])
+    beam = model.predict(batch.images, batch.widths, Decoding("beam", 3))
+    joint = model.predict(batch.images, batch.widths, Decoding("joint", 3, joint_weight=0.5))
+    lm = CharLM(model.charset.chars, hidden=8)
+    at_zero = Decoding("joint+lm", 3, lm, lm_weight=0.0, joint_weight=0.5)
+    assert model.predict(batch.images, batch.widths, at_zero) == joint
+    assert joint != beam and all(set(h) <= set(model.charset.chars) for h in joint)
+
+
 def test_make_decodings_gives_a_ctc_head_the_ctc_fusion_settings(monkeypatch):
     model = create_model("attention_lm_tiny", input_height=32, ctc_weight=0.3)
     lm = CharLM(model.charset.chars, hidden=8)
     monkeypatch.setattr("ocrbench.lm.get_lm", lambda *args, **kwargs: lm)
-    cfg = LMConfig(beam_width=3, weight=0.1, ctc_weight=0.5, ctc_bonus=2.0)
-    found = make_decodings(model, ("beam+lm", "ctc", "ctc+lm"), cfg)
+    cfg = LMConfig(beam_width=3, weight=0.1, ctc_weight=0.5, ctc_bonus=2.0, joint_weight=0.4)
+    found = make_decodings(model, ("beam+lm", "ctc", "ctc+lm", "joint", "joint+lm"), cfg)
     assert found["beam+lm"] == Decoding("beam+lm", 3, lm_weight=0.1, lm_bonus=0.0)  # the attention decoder's
     assert found["ctc+lm"] == Decoding("ctc+lm", 3, lm_weight=0.5, lm_bonus=2.0) and found["ctc+lm"].lm is lm
     assert found["ctc"].record_fields() == {} and decoding_fields(found["ctc+lm"])["lm_weight"] == 0.5
+    # joint: the attention decoder's LM weight, no bonus, and the head's share recorded with the row
+    assert found["joint"].record_fields() == {"beam_width": 3, "joint_weight": 0.4}
+    assert found["joint+lm"].record_fields() == {"beam_width": 3, "lm_weight": 0.1, "lm_bonus": 0.0,
+                                                 "joint_weight": 0.4} and found["joint+lm"].lm is lm
