@@ -37,6 +37,7 @@ from ..data.charset import Charset, missing_characters
 from ..data.integrity import integrity_summary
 from ..data.registry import split_name
 from ..datasets import create_dataset, dataset_info
+from ..decoding import unknown_decoder
 from ..errors import NotDownloaded, UserError
 from ..harness.callbacks import Callback
 from ..harness.checkpoint import CHECKPOINT
@@ -561,8 +562,7 @@ def check_decoders(entry: ModelEntry, cfg: SuiteConfig) -> None:
     except Exception:  # a model that does not build fails as its job does: a failed row, the suite goes on
         return
     if missing := [d for d in entry.decoders if d not in decoders]:
-        raise UserError(f"{entry.name} has no decoder {missing[0]!r} (suite {cfg.name!r}); its decoders: "
-                        f"{', '.join(decoders)}")
+        raise UserError(unknown_decoder(entry.name, missing[0], decoders, where=f" (suite {cfg.name!r})"))
 
 
 def check_zoo_start(entry: ModelEntry, cfg: SuiteConfig) -> None:

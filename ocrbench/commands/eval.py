@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 
 from ..bench.suite import dataset_charset
@@ -10,7 +9,7 @@ from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
 from ..datasets import create_dataset
-from ..decoding import Decoding, uses_lm
+from ..decoding import Decoding, unknown_decoder, uses_lm
 from ..errors import UserError
 from ..harness.checkpoint import load_model
 from ..harness.evaluate import decoding_fields, evaluate, make_decodings
@@ -78,10 +77,7 @@ def load_recognizer(path: str):
 def check_decoder(model, decoder: str) -> None:
     """An unknown decoder name fails fast, with the model's decoders."""
     if decoder not in model.decoders:
-        close = difflib.get_close_matches(decoder, model.decoders, n=1, cutoff=0.5)
-        hint = f" Did you mean: {close[0]}?" if close else ""
-        raise UserError(f"{model.name} has no decoder {decoder!r}.{hint} "
-                        f"Its decoders: {', '.join(model.decoders)}")
+        raise UserError(unknown_decoder(model.name, decoder, model.decoders))
 
 
 def make_decoding(model, args, device: str) -> Decoding:

@@ -15,6 +15,8 @@ weight and the beam width come from one place: the suite's ``lm:`` section.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,14 @@ BEST_PATH = ("greedy", "ctc")  # decoders with no settings: the most likely toke
 def uses_lm(decoder: str) -> bool:
     """Whether decoder ``decoder`` fuses a character LM (``beam+lm``, ``ctc+lm``, ``joint+lm``)."""
     return decoder.endswith("+lm")
+
+
+def unknown_decoder(model: str, decoder: str, decoders: Sequence[str], where: str = "") -> str:
+    """The one line for a decoder that model ``model`` lacks (``where``: the suite that asked, say): its
+    decoders, and the closest name when one is close (a typo)."""
+    close = difflib.get_close_matches(decoder, decoders, n=1, cutoff=0.5)
+    hint = f" Did you mean: {close[0]}?" if close else ""
+    return f"{model} has no decoder {decoder!r}{where}.{hint} Its decoders: {', '.join(decoders)}"
 
 
 @dataclass(frozen=True)
@@ -90,4 +100,5 @@ def ctc_decode(logits: torch.Tensor, lengths: torch.Tensor, decoding: Decoding) 
                                   weight=decoding.lm_weight if lm else 0.0, bonus=decoding.lm_bonus if lm else 0.0)
 
 
-__all__ = ["BEST_PATH", "CTC_HEAD", "GREEDY", "JOINT", "Decoding", "as_decoding", "ctc_decode", "ctc_greedy_decode", "uses_lm"]
+__all__ = ["BEST_PATH", "CTC_HEAD", "GREEDY", "JOINT", "Decoding", "as_decoding", "ctc_decode", "ctc_greedy_decode", "unknown_decoder",
+           "uses_lm"]

@@ -40,7 +40,7 @@ from torch import nn
 
 from ..data.charset import Charset
 from ..data.samples import LineBatch, LineCollator, LineSample
-from ..decoding import GREEDY, Decoding, as_decoding, ctc_decode
+from ..decoding import GREEDY, Decoding, as_decoding, ctc_decode, unknown_decoder
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class Recognizer(OCRModel):
 
     def check_decoder(self, decoder: str) -> None:
         if decoder not in self.decoders:
-            raise NotImplementedError(f"{self.name} has no decoder {decoder!r} (has: {', '.join(self.decoders)})")
+            raise NotImplementedError(unknown_decoder(self.name, decoder, self.decoders))
 
     def class_labels(self) -> list[str]:
         raise NotImplementedError(f"{self.name} does not declare its output classes (class_labels)")

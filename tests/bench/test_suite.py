@@ -232,7 +232,7 @@ def test_a_decoder_the_model_lacks_is_one_line_before_training(tmp_path):
     from ocrbench.bench.suite import plan_suite
     from ocrbench.errors import UserError
 
-    with pytest.raises(UserError, match="crnn_tiny has no decoder 'ctc' .*its decoders: greedy, beam, beam\\+lm"):
+    with pytest.raises(UserError, match="crnn_tiny has no decoder 'ctc' .*Its decoders: greedy, beam, beam\\+lm"):
         plan_suite(tiny_suite(tmp_path, ModelEntry("crnn_tiny", decoders=("greedy", "ctc"))))
     hybrid = ModelEntry("attention_lm_tiny", kwargs={"ctc_weight": 0.3}, decoders=("greedy", "ctc", "ctc+lm"))
     assert plan_suite(tiny_suite(tmp_path, hybrid))[0].todo  # a CTC head: both decoders are owed rows
