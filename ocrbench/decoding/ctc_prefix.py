@@ -75,7 +75,7 @@ class CTCPrefixScorer:
         end = both.gather(1, self.last_frame)  # (N, 1): the frames are exactly h
         psi = torch.where(candidates == self.eos, end, torch.where(labels, psi, self.psi[:, None]))
         self._pending = (candidates, labels, r_n, r_b, psi)
-        delta = (psi - self.psi[:, None]).nan_to_num(nan=NEG_INF)  # a hypothesis already at -inf stays there
+        delta = (psi - self.psi[:, None]).nan_to_num(nan=NEG_INF)  # an impossible prefix (-inf - -inf) stays so
         return delta.masked_fill(finished[:, None], 0.0).float()
 
     def advance(self, chosen: torch.Tensor) -> None:
