@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocrbench.data.samples import LineSample
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one thread per pytest-xdist worker (the workers already share the cores), else up to two
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 WORDS = ["the cat", "A dog ran", "hello, world", "42 ships", "Quick fox!", "rain (today)", "it's me", "Zebra;"]
 

@@ -560,7 +560,13 @@ def write_combined_reports(reports: list[FolderReport], out: str | Path | None =
     written = _write_leaderboard(out, table, combined_markdown(reports))
     table = with_shared_model_costs(table)
     real = table[~synthetic_rows(table)]
-    return {**written, **_write_plots(out, real if not real.empty else table, plot, curves=real)}
+    return {**written, **_write_plots(out, leading_rows(real if not real.empty else table), plot, curves=real)}
+
+
+def leading_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table``'s first results folder: the joined leaderboard's plot draws one suite, so that
+    no point of one configuration (a longer schedule, a smaller data budget) stands beside another's."""
+    return table[table["results"] == table["results"].iloc[0]] if not table.empty else table
 
 
 # properties of the network, not of its training: one folder's profile of a model holds for its rows in the others

@@ -25,13 +25,19 @@ def best_per_model(table: pd.DataFrame) -> pd.DataFrame:
 def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
     """CER (mean, 95% interval as error bars) against GMACs/line, training lines/s and parameters, and, when
     the table has another evaluation set, CER there against the CER on the training collection's test split."""
+    return _save(leaderboard_figure(table), path)
+
+
+def leaderboard_figure(table: pd.DataFrame):
+    """The figure of :func:`plot_leaderboard`, laid out, not saved."""
     points = best_per_model(table)
+    shared = shared_variant(points)
     extra = [c[4:] for c in table.columns if c.startswith("cer@")]
     panels = [(c, label) for c, label in COST_AXES if c in points and points[c].notna().any()]
     fig, axes = plt.subplots(1, len(panels) + bool(extra), figsize=(4.6 * (len(panels) + bool(extra)), 4.4),
                              squeeze=False)
     for ax, (col, label) in zip(axes[0], panels):
-        _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci")
+        _scatter(ax, points, col, "cer", xerr=None, yerr="cer_ci", shared=shared)
         ax.margins(y=0.15)  # headroom: the top point's two-line label stays inside its panel, off the title
         values = points[col].dropna()
         if len(values) and values.min() > 0 and values.max() / values.min() > 10:  # log only across decades
@@ -42,7 +48,7 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel("CER, test split (lower is better)")
     if extra:
         name, ax = extra[0], axes[0][-1]
-        _scatter(ax, points, "cer", f"cer@{name}", xerr="cer_ci", yerr=f"cer_ci@{name}")
+        _scatter(ax, points, "cer", f"cer@{name}", xerr="cer_ci", yerr=f"cer_ci@{name}", shared=shared)
         # each axis fitted to its own data, so that models a few points apart on the synthetic split (and all
         # far worse on real writing) do not pile up; the equal-CER diagonal only where it is in view
         x_hi = float((points["cer"] + points["cer_ci"].fillna(0)).max()) * 1.4  # room for the labels
@@ -64,19 +70,35 @@ def plot_leaderboard(table: pd.DataFrame, path: Path) -> Path:
         _labels_inside(ax)  # before the layout, which makes room for labels that stick out
     first = table.iloc[0]
     fig.suptitle(f"ocrbench {first['suite']}: {first['dataset']} {first['split']}, {first['device_name']} "
-                 f"(mean of n seeds, 95% interval)", fontsize=10)
+                 f"{f'· {shared} ' if shared else ''}(mean of n seeds, 95% interval)", fontsize=10)
     fig.tight_layout()
     for ax in axes[0]:
         _labels_inside(ax)  # again in the final layout
         _separate_labels(ax)
-    return _save(fig, path)
+    return fig
 
 
 def _separate_labels(ax, gap: float = 1.0, tries: int = 30) -> None:
     """Move point labels up, lowest first, until none overlaps another (models of similar cost and CER would
-    otherwise print their names over each other). Needs the final layout: call after tight_layout."""
+    otherwise print their names over each other), then raise the panel's top until the highest label is
+    inside it (a stack of labels would otherwise run into the title). Needs the final layout: call after
+    tight_layout."""
     fig = ax.figure
-    fig.canvas.draw()  # text extents exist only once drawn
+    offsets = {id(label): label.xyann for label in ax.texts}
+    for _ in range(5):  # a higher top moves the points down, and with them the stack: settle in a few rounds
+        fig.canvas.draw()  # text extents exist only once drawn
+        for label in ax.texts:
+            label.xyann = offsets[id(label)]
+        _stack_labels(ax, gap, tries)
+        over = max((label.get_window_extent().y1 for label in ax.texts), default=0) - ax.get_window_extent().y1
+        if over <= 0:
+            return
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high + (over + 2 * gap) * (high - low) / ax.get_window_extent().height)
+
+
+def _stack_labels(ax, gap: float, tries: int) -> None:
+    fig = ax.figure
     placed = []
     for label in sorted(ax.texts, key=lambda t: ax.transData.transform(t.xy)[1]):
         for _ in range(tries):
@@ -97,16 +119,26 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: str | None) -> None:
+def _scatter(ax, points: pd.DataFrame, x: str, y: str, xerr: str | None, yerr: str | None,
+             shared: str = "") -> None:
+    """One point per row, labelled with its model, decoder and (on a line of its own) its variant, unless
+    every point has the same variant, ``shared``, which the title then says once."""
     for _, row in points.iterrows():
         if pd.isna(row.get(x)) or pd.isna(row.get(y)):
             continue
         ax.errorbar(row[x], row[y], xerr=_err(row, xerr), yerr=_err(row, yerr), fmt="o", ms=5, capsize=3)
-        model, _, variant = variant_label(row).partition(" · ")  # the variant on a line of its own: narrower
+        model, _, variant = variant_label(row).partition(" · ")
+        variant = "" if variant == shared else variant
         ax.annotate(f"{model} ({row['decoder']})" + (f"\n{variant}" if variant else ""), (row[x], row[y]),
                     fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
     ax.grid(alpha=0.3)
+
+
+def shared_variant(points: pd.DataFrame) -> str:
+    """The variant (start, line budget, schedule) that every point has, or "" when they differ."""
+    variants = {variant_label(row).partition(" · ")[2] for _, row in points.iterrows()}
+    return variants.pop() if len(variants) == 1 else ""
 
 
 def _labels_inside(ax) -> None:

@@ -3,7 +3,7 @@ import pytest
 
 from ocrbench.errors import UserError
 from ocrbench.records import append_record
-from ocrbench.report.leaderboard import compare, leaderboard, truncated_runs, write_report
+from ocrbench.report.leaderboard import compare, leaderboard, leading_rows, truncated_runs, write_report
 from ocrbench.report.stats import ci_halfwidth, tie_aware_ranks
 
 
@@ -81,6 +81,13 @@ def test_empty_results_give_an_empty_leaderboard_and_no_stale_plot(tmp_path):
     written = write_report(tmp_path)
     assert "No finished recognizer runs" in open(written["markdown"]).read()
     assert not (tmp_path / "leaderboard.png").exists()
+
+
+def test_the_joined_plot_draws_the_first_folder_only():
+    # a longer schedule's row (real-long) must not stand beside the headline suite's rows in one figure
+    table = pd.DataFrame({"results": ["real", "real", "real-long"], "model": ["a", "b", "a"], "cer": [.3, .2, .1]})
+    assert list(leading_rows(table)["cer"]) == [.3, .2]
+    assert leading_rows(table.iloc[:0]).empty
 
 
 def test_a_missing_results_folder_is_a_clear_error(tmp_path):
