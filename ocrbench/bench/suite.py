@@ -394,6 +394,16 @@ def lm_config(cfg: SuiteConfig, train_set) -> LMConfig:
     return replace(cfg.lm, corpus=str(corpus), held_out=held_out)
 
 
+def suite_lm(cfg: SuiteConfig) -> tuple[LMConfig, str | None]:
+    """The suite's LM settings as its runs use them (:func:`lm_config`) and the characters of its models
+    (their training split's charset) where ``corpus: train-split`` makes the LM of the training data; the
+    split is read only then. None for the characters otherwise: those of the model the LM serves."""
+    if cfg.lm.corpus != TRAIN_SPLIT_CORPUS:
+        return cfg.lm, None
+    train_set = create_dataset(cfg.data.name, "train", cfg.data)
+    return lm_config(cfg, train_set), dataset_charset(train_set).chars
+
+
 def transcriptions_file(dataset, cfg: SuiteConfig, name: str = "") -> Path:
     """A dataset's transcriptions, a line each, in a file named by their content (``<digest>.txt``), or
     ``<digest>/<name>.txt`` where the file name is the key of a record's LM score (``lm_bpc_val``)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
-from ..bench.suite import dataset_charset
+from ..bench.suite import dataset_charset, suite_lm
 from ..config import LMConfig
 from ..data.charset import report_overlap
 from ..data.integrity import integrity_summary
@@ -21,6 +22,7 @@ from .common import (
     checkpoint_eval_settings,
     progress_enabled,
     resolve_zoo_checkpoint,
+    run_config,
 )
 
 
@@ -64,6 +66,16 @@ def handle(args) -> dict:
     return out
 
 
+def run_lm(args) -> LMConfig:
+    """The LM settings of the run that wrote the checkpoint (its config.yaml, or ``--config``): its beam width,
+    fusion weights and LM (``corpus: train-split``: the one of its training transcriptions), so that a +lm
+    decoder gives the CER the run recorded; code defaults without a run config. ``--lm`` replaces the LM
+    only. The training split is read only for a +lm decoder."""
+    cfg, _ = run_config(args)
+    lm = LMConfig() if cfg is None else suite_lm(cfg)[0] if uses_lm(args.decoder) else cfg.lm
+    return replace(lm, checkpoint=args.lm) if args.lm else lm
+
+
 def load_recognizer(path: str):
     """The line recognizer of an ocrbench checkpoint; a clear error for a foreign ``.pt`` (a bare
     state_dict, a list) or a detector's checkpoint."""
@@ -81,15 +93,15 @@ def check_decoder(model, decoder: str) -> None:
 
 
 def make_decoding(model, args, device: str) -> Decoding:
-    """How ``--decoder`` decodes: the beam width and, for a +lm decoder, the character LM (``--lm``, or the
-    default LM, trained once and cached, on ``device``: the evaluation's, resolved from the options and the run's
-    config)."""
+    """How ``--decoder`` decodes: the beam width and, for a +lm decoder, the character LM and its fusion
+    (:func:`run_lm`; the LM trained once and cached, on ``device``: the evaluation's, resolved from the options
+    and the run's config)."""
     if args.lm and not uses_lm(args.decoder):
         raise UserError(f"--lm is used by the +lm decoders only (beam+lm, ctc+lm, joint+lm), not by "
                         f"{args.decoder!r}")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))  # stdout may carry --json
     try:
-        return make_decodings(model, (args.decoder,), LMConfig(checkpoint=args.lm), device, log)[args.decoder]
+        return make_decodings(model, (args.decoder,), run_lm(args), device, log)[args.decoder]
     except ValueError as e:
         if not args.lm:  # the default LM is trained for the model's charset: a ValueError here is a bug
             raise

@@ -161,9 +161,14 @@ def get_lm(cfg: LMConfig, chars: str, device: str = "auto", cache_dir: str | Non
         return load_lm(path)
     if log:
         log(f"training the character LM once ({cfg.steps} steps), cached as {path}")
-    if held_out is None:
-        held_out = (cfg.held_out,) if cfg.held_out else HELD_OUT if cfg.corpus == TRAIN_CORPUS else ()
+    held_out = held_out_texts(cfg) if held_out is None else held_out
     return train_and_save(cfg, chars, path, device=device, log=log, held_out=held_out)
+
+
+def held_out_texts(cfg: LMConfig) -> tuple[str, ...]:
+    """What an LM of ``cfg`` is scored on: ``cfg.held_out`` (a suite's validation transcriptions), else the
+    vendored held-out corpora when it trains on the vendored text, else nothing."""
+    return (cfg.held_out,) if cfg.held_out else HELD_OUT if cfg.corpus == TRAIN_CORPUS else ()
 
 
 def summary(lm: CharLM) -> dict:

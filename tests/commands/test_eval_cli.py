@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +140,31 @@ def test_eval_of_a_suite_checkpoint_rebuilds_its_data_and_reproduces_its_record(
     out = json.loads(capsys.readouterr().out)
     assert out["data_config"].endswith("config.yaml") and out["lines"] == 12
     assert out["cer"] == record["cer"]
+
+
+def test_beam_lm_eval_of_a_suite_checkpoint_uses_the_runs_lm_and_fusion(tmp_path, capsys):
+    """A +lm decoder in eval reads the run's lm section (here the LM of its training transcriptions and a CTC
+    fusion of its own), so the CER equals the run's beam+lm record; `ocrbench lm train --config` of that run
+    makes the same LM (the same cache file)."""
+    from dataclasses import replace as dc_replace
+
+    from ocrbench.bench.suite import run_suite
+    from ocrbench.config import ModelEntry, load_suite
+    from ocrbench.records import read_records
+
+    cfg = load_suite(None, {"name": "t", "data.train_size": 16, "data.test_size": 12, "data.height": 32,
+                            "data.options": {"max_chars": 6}, "train.steps": 30, "train.batch_size": 4,
+                            "train.eval_batch_size": 5, "train.device": "cpu", "profile": False,
+                            "lm.corpus": "train-split", "lm.steps": 20, "lm.hidden": 16, "lm.embed": 8,
+                            "lm.ctc_weight": 0.9, "lm.ctc_bonus": 1.5, "lm.beam_width": 3,
+                            "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")})
+    entry = ModelEntry("line_cnn_tiny", decoders=("greedy", "beam+lm"))
+    run_suite(dc_replace(cfg, models=(entry,)), progress=False, log=lambda *_: None)
+    record = next(r for r in read_records(tmp_path / "results" / "runs.jsonl") if r["decoder"] == "beam+lm")
+    assert main(["eval", "--checkpoint", record["checkpoint"], "--decoder", "beam+lm", "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cer"] == record["cer"] and out["lm_checkpoint"] == record["lm_checkpoint"]
+    assert (out["lm_weight"], out["lm_bonus"], out["beam_width"]) == (0.9, 1.5, 3)
+    config = str(Path(record["checkpoint"]).parent / "config.yaml")
+    assert main(["lm", "train", "--config", config, "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == record["lm_checkpoint"]
